@@ -1,0 +1,50 @@
+# Two commands on a fresh machine: `make run` and `make test`. Everything they need is
+# installed here, from the package registries only.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-dev
+
+.PHONY: run test lint typecheck unit proto bench services clean install
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## run: install and start the whole embedded system (gateway, four actors, local compute)
+run: install
+	$(VENV)/bin/pipelinejobs up
+
+## test: install, start what the tests need (RabbitMQ), lint, type-check and run every test
+test: install services lint typecheck
+	scripts/run-tests.sh
+
+## services: start (or install and start) the RabbitMQ broker the bus tests talk to
+services:
+	scripts/ensure-rabbitmq.sh
+
+lint: install
+	$(VENV)/bin/ruff check services tests
+	$(VENV)/bin/ruff format --check services tests
+
+typecheck: install
+	$(VENV)/bin/mypy
+
+unit: install
+	$(PY) -m pytest tests/unit -q
+
+## proto: regenerate the protobuf Python code from proto/ (a test fails when it is stale)
+proto: install
+	$(PY) -m pipelinejobs.messages.protogen
+
+## bench: benchmarks, as ratios against a baseline measured in the same process
+bench: install services
+	$(PY) -m pytest tests/benchmarks -q -p no:randomly --benchmark-only 2>/dev/null || $(PY) -m pytest tests/benchmarks -q
+
+clean:
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

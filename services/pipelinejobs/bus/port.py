@@ -1,0 +1,113 @@
+"""The bus port: durable, ordered, at-least-once delivery of messages to actors.
+
+Semantics every adapter keeps (the bus contract suite checks them on each):
+
+- **Durable publish.** ``publish`` returns only when the broker has confirmed every envelope
+  (persistent messages, publisher confirms; a batch is confirmed together, not one by one).
+  It raises ``BusUnavailable`` when that cannot be had; then nothing may be assumed delivered.
+- **At-least-once.** A delivery stays unacknowledged until the handler settles it with
+  ``ack``, ``retry_later`` or ``dead_letter``. A handler that raises, or a consumer that dies,
+  leaves the delivery to be redelivered (``redelivered`` is then true where the broker knows).
+- **Per-key order.** Envelopes with the same ``partition_key`` (a job or pipeline uuid) are
+  delivered to one handler invocation at a time, in publish order, however many consumers
+  subscribe to the actor. Envelopes with different keys may be handled concurrently.
+- **Dead letters.** ``dead_letter(reason)`` moves the message to the actor's dead-letter queue
+  with the reason attached; ``dead_letters(actor)`` reads them back without removing them.
+- **Retry.** ``retry_later(delay, reason)`` settles this delivery and redelivers the same
+  envelope after ``delay`` seconds with ``attempt`` increased by one.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+JSON_CONTENT_TYPE = "application/json"
+PROTOBUF_CONTENT_TYPE = "application/x-protobuf"
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """One message to one actor, as it travels on the bus.
+
+    ``context`` holds the URL parameters of the HTTP request that made it (Abaco's message
+    context); ``headers`` holds system metadata (``execution_id``, ``sender``...), never secrets
+    that are not already in the body or context.
+    """
+
+    actor: str
+    body: bytes
+    message_id: str
+    content_type: str = JSON_CONTENT_TYPE
+    message_type: str | None = None
+    partition_key: str | None = None
+    context: Mapping[str, str] = field(default_factory=dict)
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    envelope: Envelope
+    reason: str
+
+
+class Delivery(Protocol):
+    """One delivery of an envelope to a handler; settle it exactly once."""
+
+    @property
+    def envelope(self) -> Envelope: ...
+
+    @property
+    def attempt(self) -> int:
+        """1 for the first delivery, increased by each ``retry_later``."""
+
+    @property
+    def redelivered(self) -> bool:
+        """True when the broker delivered this before without a settlement."""
+
+    async def ack(self) -> None: ...
+
+    async def retry_later(self, delay: float, reason: str) -> None: ...
+
+    async def dead_letter(self, reason: str) -> None: ...
+
+
+Handler = Callable[[Delivery], Awaitable[None]]
+
+
+class Subscription(Protocol):
+    async def stop(self) -> None:
+        """Stop taking deliveries and wait for in-flight handlers to finish (graceful)."""
+
+
+class Bus(ABC):
+    @abstractmethod
+    async def start(self) -> None:
+        """Connect and declare the topology. Idempotent."""
+
+    @abstractmethod
+    async def close(self) -> None:
+        """Stop every subscription gracefully and disconnect."""
+
+    @abstractmethod
+    async def ping(self) -> None:
+        """Raise ``BusUnavailable`` when the broker cannot be reached now (readiness)."""
+
+    @abstractmethod
+    async def publish(self, envelopes: Sequence[Envelope]) -> None:
+        """Publish durably; return after every envelope is confirmed (see module docstring)."""
+
+    @abstractmethod
+    async def consume(self, actor: str, handler: Handler, *, prefetch: int = 16) -> Subscription:
+        """Deliver the actor's messages to ``handler`` until the subscription stops."""
+
+    @abstractmethod
+    async def dead_letters(self, actor: str) -> list[DeadLetter]:
+        """The actor's dead-lettered messages with their reasons, oldest first."""
+
+
+def header_map(values: Mapping[str, str] | None) -> dict[str, str]:
+    """A plain dict copy of headers or context, for adapters that serialize them."""
+    return dict(values or {})
