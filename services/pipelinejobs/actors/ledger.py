@@ -1,0 +1,107 @@
+"""The one way a job or pipeline changes: load, decide, append one event atomically.
+
+Shared by every actor that writes job history (jobs-manager, jobs-indexer, agave-proxy) so the
+state machine, the event shape and exactly-once effect live in one place. A message already
+consumed by the document is recognized *before* the state machine is consulted: its event was
+applied, the state has since moved on, and the redelivery must succeed as a no-op.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from pipelinejobs.domain.identifiers import UUIDType, random_typed_uuid
+from pipelinejobs.domain.states import JobEvent, JobState, transition
+from pipelinejobs.errors import NotFound
+from pipelinejobs.executions import utc_now
+from pipelinejobs.store.port import AppendOutcome, DocumentKind, Store, StoredDocument
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """The document after an event, and whether this delivery applied it."""
+
+    document: StoredDocument
+    applied: bool
+
+
+def history_event(name: str, data: Mapping[str, Any] | None, *, domain: str) -> dict[str, Any]:
+    """A history entry shaped as the documentation's job record: ``{uuid, name, date, data}``."""
+    return {
+        "uuid": random_typed_uuid(
+            UUIDType.PIPELINEJOB_EVENT, secrets.token_hex(32), domain=domain
+        ),
+        "name": name,
+        "date": utc_now(),
+        "data": dict(data or {}),
+    }
+
+
+async def load(store: Store, kind: DocumentKind, uuid: str) -> StoredDocument:
+    document = await store.get_document(kind, uuid)
+    if document is None:
+        noun = "job" if kind == "jobs" else "pipeline"
+        raise NotFound(f"no {noun} with uuid {uuid}")
+    return document
+
+
+async def record_job_event(
+    store: Store,
+    job_uuid: str,
+    event: JobEvent | str,
+    data: Mapping[str, Any] | None,
+    *,
+    message_id: str,
+    domain: str,
+    extra_changes: Mapping[str, Any] | None = None,
+) -> Recorded:
+    """Apply ``event`` to the job through the state machine and append it to its history.
+
+    Raises ``TransitionNotAllowed`` (nothing written) when the job's state does not accept the
+    event, ``NotFound`` for an unknown job, ``VersionConflict`` when another writer won the race.
+    """
+    job = await load(store, "jobs", job_uuid)
+    if job.consumed(message_id):
+        return Recorded(job, applied=False)
+    state = transition(JobState(job.body["state"]), event)
+    name = JobEvent(str(event).lower()).value
+    entry = history_event(name, data, domain=domain)
+    changes = {"state": state.value, "last_event": name, "updated": entry["date"]}
+    changes.update(extra_changes or {})
+    result = await store.append_event(
+        "jobs",
+        job_uuid,
+        expected_version=job.version,
+        event=entry,
+        changes=changes,
+        message_id=message_id,
+    )
+    return Recorded(result.document, applied=result.outcome is AppendOutcome.APPLIED)
+
+
+async def record_pipeline_event(
+    store: Store,
+    pipeline: StoredDocument,
+    name: str,
+    data: Mapping[str, Any] | None,
+    changes: Mapping[str, Any],
+    *,
+    message_id: str,
+    domain: str,
+) -> Recorded:
+    """Append a pipeline change (``update``, ``retire``) with its field changes."""
+    if pipeline.consumed(message_id):
+        return Recorded(pipeline, applied=False)
+    entry = history_event(name, data, domain=domain)
+    result = await store.append_event(
+        "pipelines",
+        pipeline.uuid,
+        expected_version=pipeline.version,
+        event=entry,
+        changes={**changes, "last_event": name, "updated": entry["date"]},
+        message_id=message_id,
+    )
+    return Recorded(result.document, applied=result.outcome is AppendOutcome.APPLIED)

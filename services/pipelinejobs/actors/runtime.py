@@ -1,0 +1,195 @@
+"""The runtime: runs any actor handler on any bus and store.
+
+For each delivery it keeps the execution record (SUBMITTED, RUNNING, COMPLETE, ERROR, with
+timestamps and log lines), decodes JSON or protobuf by content type within the size limits,
+calls the handler, publishes the handler's follow-ups with broker confirms and acks only after
+the effect and the follow-ups are durable. Failures are classified once, here:
+
+- ``PermanentError`` (bad message, bad token, forbidden transition...): execution ERROR with the
+  reason, message to the dead-letter queue with the same reason.
+- ``VersionConflict``: another writer won the race; the handler runs again on fresh state.
+- ``TransientError`` and unexpected exceptions: retried later with exponential backoff, up to
+  ``retry_max_attempts``; then dead-lettered with the last reason. Nothing is dropped silently.
+- A failure to record the outcome itself (store down) propagates to the bus, which redelivers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from pipelinejobs.actors.base import Actor, ActorContext, Message
+from pipelinejobs.bus.port import Bus, Delivery, Subscription
+from pipelinejobs.domain.tokens import AdminTokens, UpdateTokens
+from pipelinejobs.errors import PermanentError, TransientError, VersionConflict
+from pipelinejobs.executions import ExecutionStatus, execution_id_for, new_execution, utc_now
+from pipelinejobs.logs import ExecutionLog, process_logger
+from pipelinejobs.messages.codec import decode_document
+from pipelinejobs.messages.limits import Limits
+from pipelinejobs.settings import Settings
+from pipelinejobs.store.port import Store
+
+
+class Runtime:
+    """Consumes each registered actor's queue and runs its handler."""
+
+    def __init__(
+        self,
+        *,
+        bus: Bus,
+        store: Store,
+        settings: Settings,
+        update_tokens: UpdateTokens,
+        admin_tokens: AdminTokens,
+        actors: Sequence[Actor],
+    ) -> None:
+        self.bus = bus
+        self.store = store
+        self.settings = settings
+        self.update_tokens = update_tokens
+        self.admin_tokens = admin_tokens
+        self.actors = {actor.alias: actor for actor in actors}
+        self.limits = Limits(
+            max_bytes=settings.max_message_bytes, max_depth=settings.max_message_depth
+        )
+        self._subscriptions: list[Subscription] = []
+        self._log = process_logger(component="runtime")
+
+    async def start(self, aliases: Sequence[str] | None = None) -> None:
+        """Subscribe to the queues of ``aliases`` (default: every registered actor)."""
+        for alias in aliases or list(self.actors):
+            actor = self.actors[alias]
+            subscription = await self.bus.consume(
+                alias, self._handler_for(actor), prefetch=self.settings.prefetch
+            )
+            self._subscriptions.append(subscription)
+            self._log.info("actor consuming", alias=alias)
+
+    async def stop(self) -> None:
+        """Graceful: stop taking deliveries, let in-flight handlers finish."""
+        subscriptions, self._subscriptions = self._subscriptions, []
+        await asyncio.gather(*(s.stop() for s in subscriptions))
+
+    def _handler_for(self, actor: Actor) -> Any:
+        async def handle(delivery: Delivery) -> None:
+            await self.process(actor, delivery)
+
+        return handle
+
+    async def process(self, actor: Actor, delivery: Delivery) -> None:
+        envelope = delivery.envelope
+        execution_id = envelope.headers.get("execution_id") or execution_id_for(
+            envelope.message_id
+        )
+        log = ExecutionLog(execution_id, actor.alias)
+        await self.store.save_execution(
+            new_execution(
+                message_id=envelope.message_id,
+                actor=actor.alias,
+                sender=envelope.headers.get("sender"),
+                message_type=envelope.message_type,
+            )
+            | {"id": execution_id}
+        )
+        await self.store.update_execution(
+            execution_id,
+            fields={"status": ExecutionStatus.RUNNING.value, "started": utc_now(),
+                    "attempts": delivery.attempt},
+        )
+        try:
+            message = Message(
+                document=decode_document(
+                    envelope.body, envelope.content_type, envelope.message_type, self.limits
+                ),
+                context=dict(envelope.context),
+                message_id=envelope.message_id,
+                message_type=envelope.message_type,
+                sender=envelope.headers.get("sender"),
+                headers=dict(envelope.headers),
+            )
+            result, follow_ups = await self._run_handler(actor, message, execution_id, log)
+            if follow_ups:
+                await self.bus.publish(follow_ups)
+        except PermanentError as exc:
+            await self._refuse(delivery, execution_id, log, str(exc))
+            return
+        except TransientError as exc:
+            await self._retry_or_refuse(delivery, execution_id, log, str(exc))
+            return
+        except Exception as exc:  # a defect in a handler must not kill the consumer
+            self._log.exception("handler crashed", alias=actor.alias, execution_id=execution_id)
+            await self._retry_or_refuse(
+                delivery, execution_id, log, f"internal error: {type(exc).__name__}: {exc}"
+            )
+            return
+        await self.store.update_execution(
+            execution_id,
+            fields={
+                "status": ExecutionStatus.COMPLETE.value,
+                "finished": utc_now(),
+                "result": dict(result) if result is not None else None,
+            },
+            log_lines=log.take(),
+        )
+        await delivery.ack()
+
+    async def _run_handler(
+        self, actor: Actor, message: Message, execution_id: str, log: ExecutionLog
+    ) -> tuple[Mapping[str, Any] | None, list[Any]]:
+        """Run the handler, again on fresh state after each lost optimistic-concurrency race."""
+        for attempt in range(1, self.settings.conflict_retries + 1):
+            ctx = ActorContext(
+                actor=actor.alias,
+                execution_id=execution_id,
+                message_id=message.message_id,
+                store=self.store,
+                settings=self.settings,
+                update_tokens=self.update_tokens,
+                admin_tokens=self.admin_tokens,
+                log=log,
+            )
+            try:
+                result = await actor.handle(message, ctx)
+            except VersionConflict:
+                log.debug("Lost a concurrent update (try {attempt}); reloading", attempt=attempt)
+                continue
+            return result, ctx.follow_ups
+        raise VersionConflict(
+            f"gave up after {self.settings.conflict_retries} concurrent-update conflicts"
+        )
+
+    async def _refuse(
+        self, delivery: Delivery, execution_id: str, log: ExecutionLog, reason: str
+    ) -> None:
+        log.error("Message refused: {reason}", reason=reason)
+        await self.store.update_execution(
+            execution_id,
+            fields={"status": ExecutionStatus.ERROR.value, "finished": utc_now(), "error": reason},
+            log_lines=log.take(),
+        )
+        await delivery.dead_letter(reason)
+
+    async def _retry_or_refuse(
+        self, delivery: Delivery, execution_id: str, log: ExecutionLog, reason: str
+    ) -> None:
+        if delivery.attempt >= self.settings.retry_max_attempts:
+            await self._refuse(
+                delivery,
+                execution_id,
+                log,
+                f"{reason} (gave up after {delivery.attempt} attempts)",
+            )
+            return
+        delay = min(
+            self.settings.retry_base_delay * 2 ** (delivery.attempt - 1),
+            self.settings.retry_max_delay,
+        )
+        log.warning(
+            "Attempt {attempt} failed: {reason}; retrying in {delay:.1f} s",
+            attempt=delivery.attempt,
+            reason=reason,
+            delay=delay,
+        )
+        await self.store.update_execution(execution_id, log_lines=log.take())
+        await delivery.retry_later(delay, reason)

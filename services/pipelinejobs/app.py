@@ -1,0 +1,167 @@
+"""Bootstrap: wire settings, store, bus, storage, compute, tokens, actors and the runtime.
+
+Hand-wired, no framework (as in Cosmic Python's ``bootstrap``). The same code runs embedded
+(SQLite + in-process bus, one process) and distributed (MongoDB + RabbitMQ, a process per actor);
+only the settings differ.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from pipelinejobs.actors.base import Actor
+from pipelinejobs.actors.runtime import Runtime
+from pipelinejobs.bus.factory import create_bus
+from pipelinejobs.bus.port import Bus
+from pipelinejobs.compute.port import ComputeService
+from pipelinejobs.domain.tokens import AdminTokens, UpdateTokens
+from pipelinejobs.errors import NotFound
+from pipelinejobs.executions import ExecutionStatus
+from pipelinejobs.logs import configure_logging
+from pipelinejobs.secrets import ServerSecrets, load_secrets
+from pipelinejobs.settings import Settings
+from pipelinejobs.storage.port import Storage
+from pipelinejobs.store.factory import create_store
+from pipelinejobs.store.port import Store
+from pipelinejobs.submission import submit
+
+ACTOR_ALIASES = ("pipelines-manager", "jobs-manager", "jobs-indexer", "agave-proxy")
+FINAL_STATUSES = frozenset({ExecutionStatus.COMPLETE.value, ExecutionStatus.ERROR.value})
+
+
+@dataclass
+class System:
+    """Every component of one running pipelinejobs process."""
+
+    settings: Settings
+    secrets: ServerSecrets
+    store: Store
+    bus: Bus
+    storage: Storage
+    compute: ComputeService | None
+    update_tokens: UpdateTokens
+    admin_tokens: AdminTokens
+    actors: list[Actor] = field(default_factory=list)
+    runtime: Runtime | None = None
+
+    async def start(self, aliases: Sequence[str] | None = None) -> None:
+        """Connect store and bus; consume the queues of ``aliases`` (default: all actors)."""
+        await self.store.start()
+        await self.bus.start()
+        self.runtime = Runtime(
+            bus=self.bus,
+            store=self.store,
+            settings=self.settings,
+            update_tokens=self.update_tokens,
+            admin_tokens=self.admin_tokens,
+            actors=self.actors,
+        )
+        if self.actors:
+            await self.runtime.start(aliases)
+
+    async def close(self) -> None:
+        if self.runtime is not None:
+            await self.runtime.stop()
+        await self.bus.close()
+        await self.store.close()
+
+    async def send(
+        self,
+        actor: str,
+        document: Any = None,
+        *,
+        context: Mapping[str, str] | None = None,
+        sender: str | None = "user:local",
+        body: bytes | None = None,
+        content_type: str = "application/json",
+        message_type: str | None = None,
+    ) -> str:
+        """Submit a message as the gateway would; returns the execution id."""
+        if body is None:
+            body = b"" if document is None else json.dumps(document).encode()
+        return await submit(
+            self.store,
+            self.bus,
+            actor,
+            body=body,
+            content_type=content_type,
+            message_type=message_type,
+            context=context,
+            sender=sender,
+            document=document,
+        )
+
+    async def wait(self, execution_id: str, timeout: float = 30.0) -> dict[str, Any]:
+        """Poll the execution until it is COMPLETE or ERROR."""
+        deadline = time.monotonic() + timeout
+        while True:
+            execution = await self.store.get_execution(execution_id)
+            if execution is None:
+                raise NotFound(f"no execution {execution_id}")
+            if execution["status"] in FINAL_STATUSES:
+                return execution
+            if time.monotonic() > deadline:
+                raise TimeoutError(
+                    f"execution {execution_id} still {execution['status']} after {timeout} s"
+                )
+            await asyncio.sleep(0.02)
+
+
+def default_actors(
+    settings: Settings, storage: Storage, compute: ComputeService | None
+) -> list[Actor]:
+    """The four actors of the documentation."""
+    from pipelinejobs.actors.agave_proxy import AgaveProxy
+    from pipelinejobs.actors.jobs_indexer import JobsIndexer
+    from pipelinejobs.actors.jobs_manager import JobsManager
+    from pipelinejobs.actors.pipelines_manager import PipelinesManager
+
+    return [
+        PipelinesManager(),
+        JobsManager(storage=storage),
+        JobsIndexer(storage=storage),
+        AgaveProxy(storage=storage, compute=compute),
+    ]
+
+
+def build_system(
+    settings: Settings | None = None,
+    *,
+    actors: Sequence[Actor] | None = None,
+    compute: ComputeService | None = None,
+    storage: Storage | None = None,
+    configure_logs: bool = False,
+) -> System:
+    """Everything a process needs, from settings (environment by default)."""
+    settings = settings or Settings()
+    if configure_logs:
+        configure_logging(settings.log_level, json_lines=settings.log_json)
+    secrets = load_secrets(settings)
+    from pipelinejobs.storage.local import LocalStorage
+
+    storage = storage or LocalStorage(settings.data_dir / "storage")
+    store = create_store(
+        settings.mongodb_url.get_secret_value() if settings.mongodb_url else None,
+        settings.data_dir,
+        database=settings.mongodb_database,
+    )
+    bus = create_bus(
+        settings.amqp_url.get_secret_value() if settings.amqp_url else None,
+        partitions=settings.bus_partitions,
+    )
+    return System(
+        settings=settings,
+        secrets=secrets,
+        store=store,
+        bus=bus,
+        storage=storage,
+        compute=compute,
+        update_tokens=UpdateTokens(secrets.token_keys),
+        admin_tokens=AdminTokens(secrets.admin_key, lifetime=settings.admin_token_lifetime),
+        actors=list(actors) if actors is not None else default_actors(settings, storage, compute),
+    )

@@ -1,0 +1,1 @@
+"""The compute-service port and its adapters (Agave/Tapis-style HTTP client, local execution)."""

@@ -1,0 +1,59 @@
+"""Executions: every message an actor handles is one, as in Abaco.
+
+The execution id is derived from the message id, so a redelivered message continues the same
+execution instead of starting a second one, and the gateway can answer with the id before any
+actor has seen the message.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+from datetime import UTC, datetime
+from typing import Any
+
+_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+EXECUTION_ID_LENGTH = 13
+
+
+class ExecutionStatus(enum.StrEnum):
+    SUBMITTED = "SUBMITTED"
+    RUNNING = "RUNNING"
+    COMPLETE = "COMPLETE"
+    ERROR = "ERROR"
+
+
+def execution_id_for(message_id: str) -> str:
+    """13 base-62 characters (Abaco's look) derived from the message id."""
+    number = int.from_bytes(hashlib.sha256(message_id.encode()).digest()[:10], "big")
+    chars = []
+    for _ in range(EXECUTION_ID_LENGTH):
+        number, digit = divmod(number, len(_ALPHABET))
+        chars.append(_ALPHABET[digit])
+    return "".join(chars)
+
+
+def utc_now() -> str:
+    """The timestamp format used in every stored document."""
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def new_execution(
+    *, message_id: str, actor: str, sender: str | None, message_type: str | None = None
+) -> dict[str, Any]:
+    """A SUBMITTED execution record for a message about to be published."""
+    return {
+        "id": execution_id_for(message_id),
+        "actor": actor,
+        "message_id": message_id,
+        "message_type": message_type,
+        "sender": sender,
+        "status": ExecutionStatus.SUBMITTED.value,
+        "submitted": utc_now(),
+        "started": None,
+        "finished": None,
+        "result": None,
+        "error": None,
+        "attempts": 0,
+        "logs": [],
+    }

@@ -1,0 +1,137 @@
+"""Process logs (JSON lines, secrets redacted) and execution logs (what the sender reads).
+
+Two audiences, one call. Actors log through :class:`ExecutionLog` with a message template and
+values, e.g. ``log.info("Created pipeline {uuid} with update token {token}", uuid=u, token=t)``.
+The execution's own log keeps the full line (the documentation shows the sender their token
+there), while the process log, read by operators, gets the same event through structlog with every
+secret value redacted: values under secret-sounding keys, plus a pattern scrub for bearer tokens,
+nonces, ``token=`` parameters and URL passwords as a second line of defence.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from collections.abc import MutableMapping
+from datetime import UTC, datetime
+from typing import Any
+
+import structlog
+
+REDACTED = "[REDACTED]"
+SECRET_KEYS = frozenset(
+    {
+        "token",
+        "update_token",
+        "admin_token",
+        "nonce",
+        "x-nonce",
+        "x_nonce",
+        "authorization",
+        "password",
+        "secret",
+        "jwt",
+        "bearer",
+        "api_key",
+        "key",
+    }
+)
+_SCRUB = (
+    (re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]+"), r"\1" + REDACTED),
+    (re.compile(r"(?i)((?:x-nonce|nonce|token)[\"']?\s*[=:]\s*[\"']?)[^\s&\"',}]+"), r"\1" + REDACTED),
+    (re.compile(r"(?i)([a-z][a-z0-9+.-]*://[^:/@\s]+:)[^@\s]+@"), r"\1" + REDACTED + "@"),
+)
+
+
+def scrub(text: str) -> str:
+    """Remove bearer tokens, nonces, token parameters and URL passwords from free text."""
+    for pattern, replacement in _SCRUB:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+def redact_value(key: str, value: Any) -> Any:
+    if key.lower() in SECRET_KEYS:
+        return REDACTED
+    if isinstance(value, str):
+        return scrub(value)
+    if isinstance(value, dict):
+        return {k: redact_value(str(k), v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [redact_value("", v) for v in value]
+    return value
+
+
+def redact_event(
+    _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """structlog processor: the last stop before rendering a process log line."""
+    for key in list(event_dict):
+        if key == "event":
+            event_dict[key] = scrub(str(event_dict[key]))
+        else:
+            event_dict[key] = redact_value(key, event_dict[key])
+    return event_dict
+
+
+def configure_logging(level: str = "INFO", *, json_lines: bool = True) -> None:
+    """Process logs as JSON lines on stderr (or console lines for a terminal), always redacted."""
+    renderer: Any = (
+        structlog.processors.JSONRenderer()
+        if json_lines
+        else structlog.dev.ConsoleRenderer(colors=False)
+    )
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.processors.format_exc_info,
+            redact_event,
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(
+            logging.getLevelNamesMapping().get(level.upper(), logging.INFO)
+        ),
+        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        cache_logger_on_first_use=False,
+    )
+
+
+def process_logger(**bound: Any) -> Any:
+    """A structlog logger for operators' process logs."""
+    return structlog.get_logger("pipelinejobs").bind(**bound)
+
+
+class ExecutionLog:
+    """The log of one execution: full lines for the sender, redacted mirror for operators."""
+
+    def __init__(self, execution_id: str, actor: str) -> None:
+        self.execution_id = execution_id
+        self.lines: list[str] = []
+        self._process = process_logger(execution_id=execution_id, actor=actor)
+
+    def debug(self, template: str, **values: Any) -> None:
+        self._log("debug", template, values)
+
+    def info(self, template: str, **values: Any) -> None:
+        self._log("info", template, values)
+
+    def warning(self, template: str, **values: Any) -> None:
+        self._log("warning", template, values)
+
+    def error(self, template: str, **values: Any) -> None:
+        self._log("error", template, values)
+
+    def take(self) -> list[str]:
+        """Lines logged since the last call (to be appended to the stored execution)."""
+        taken, self.lines = self.lines, []
+        return taken
+
+    def _log(self, level: str, template: str, values: dict[str, Any]) -> None:
+        stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        full = template.format(**values) if values else template
+        self.lines.append(f"{stamp} {self.execution_id} {level.upper()} {full}")
+        safe = {k: redact_value(k, v) for k, v in values.items()}
+        getattr(self._process, level)(template.format(**safe) if values else template)

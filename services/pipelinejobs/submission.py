@@ -1,0 +1,91 @@
+"""Submitting a message to an actor: one code path for the gateway, the CLI and the tests.
+
+The sender's message gets a ``message_id`` (kept when the caller gave one, so a retried HTTP
+request is one message), a SUBMITTED execution record the caller can poll at once, and is
+published to the actor's queue, partitioned by the job or pipeline uuid it names so events for
+one document are applied in the order they were sent.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid as uuidlib
+from collections.abc import Mapping
+from typing import Any
+
+from pipelinejobs.bus.port import JSON_CONTENT_TYPE, Bus, Envelope
+from pipelinejobs.errors import BusUnavailable
+from pipelinejobs.executions import ExecutionStatus, execution_id_for, new_execution, utc_now
+from pipelinejobs.store.port import Store
+
+
+def partition_key_for(document: Any, context: Mapping[str, str]) -> str | None:
+    """The uuid a message is about (body first, then URL parameters), for per-document order."""
+    if isinstance(document, Mapping):
+        for key in ("uuid", "pipeline_uuid"):
+            value = document.get(key)
+            if isinstance(value, str) and value:
+                return value
+    return context.get("uuid") or None
+
+
+async def submit(
+    store: Store,
+    bus: Bus,
+    actor: str,
+    *,
+    body: bytes,
+    content_type: str = JSON_CONTENT_TYPE,
+    message_type: str | None = None,
+    context: Mapping[str, str] | None = None,
+    sender: str | None = None,
+    message_id: str | None = None,
+    document: Any = None,
+) -> str:
+    """Record a SUBMITTED execution and publish; returns the execution id.
+
+    ``document`` is the already-parsed body when the caller has it (used for the partition key).
+    """
+    message_id = message_id or str(uuidlib.uuid4())
+    execution_id = execution_id_for(message_id)
+    context = dict(context or {})
+    if document is None and content_type == JSON_CONTENT_TYPE and body:
+        try:
+            document = json.loads(body)
+        except ValueError:
+            document = None  # the actor's runtime reports the malformed body on the execution
+    await store.save_execution(
+        new_execution(
+            message_id=message_id, actor=actor, sender=sender, message_type=message_type
+        )
+    )
+    headers = {"execution_id": execution_id}
+    if sender:
+        headers["sender"] = sender
+    try:
+        await bus.publish(
+            [
+                Envelope(
+                    actor=actor,
+                    body=body,
+                    message_id=message_id,
+                    content_type=content_type,
+                    message_type=message_type,
+                    partition_key=partition_key_for(document, context),
+                    context=context,
+                    headers=headers,
+                )
+            ]
+        )
+    except BusUnavailable as exc:
+        # Nothing half-accepted: the caller is told to retry, and the execution says why.
+        await store.update_execution(
+            execution_id,
+            fields={
+                "status": ExecutionStatus.ERROR.value,
+                "finished": utc_now(),
+                "error": f"not accepted: message bus unavailable ({exc}); send it again",
+            },
+        )
+        raise
+    return execution_id
