@@ -1,0 +1,200 @@
+"""The runtime around any actor: executions, failure classification, follow-ups, redelivery."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+import pytest
+
+from pipelinejobs.actors.base import ActorContext, Message
+from pipelinejobs.actors.ledger import history_event, record_job_event
+from pipelinejobs.errors import InvalidInput, StoreUnavailable, VersionConflict
+from pipelinejobs.executions import execution_id_for
+from pipelinejobs.submission import submit
+
+pytestmark = pytest.mark.asyncio
+
+
+class Echo:
+    alias: ClassVar[str] = "echo"
+
+    async def handle(self, message: Message, ctx: ActorContext) -> Mapping[str, Any] | None:
+        ctx.log.debug("Action selected: {action}", action="echo")
+        ctx.log.info("Issued update token {token}", token="0123456789abcdef")
+        return {"document": message.document, "context": dict(message.context)}
+
+
+class Refuser:
+    alias: ClassVar[str] = "refuser"
+
+    async def handle(self, message: Message, ctx: ActorContext) -> Mapping[str, Any] | None:
+        raise InvalidInput("field 'name' is required; send one of: finish, fail")
+
+
+class Flaky:
+    """Fails with a transient error on its first ``failures`` attempts per message."""
+
+    alias: ClassVar[str] = "flaky"
+
+    def __init__(self, failures: int) -> None:
+        self.failures = failures
+        self.calls: dict[str, int] = {}
+
+    async def handle(self, message: Message, ctx: ActorContext) -> Mapping[str, Any] | None:
+        self.calls[message.message_id] = self.calls.get(message.message_id, 0) + 1
+        if self.calls[message.message_id] <= self.failures:
+            raise StoreUnavailable("store timed out")
+        return {"calls": self.calls[message.message_id]}
+
+
+class Crasher:
+    alias: ClassVar[str] = "crasher"
+
+    async def handle(self, message: Message, ctx: ActorContext) -> Mapping[str, Any] | None:
+        raise RuntimeError("bug in handler")
+
+
+class LosesOneRace:
+    alias: ClassVar[str] = "racer"
+
+    def __init__(self) -> None:
+        self.runs = 0
+
+    async def handle(self, message: Message, ctx: ActorContext) -> Mapping[str, Any] | None:
+        self.runs += 1
+        if self.runs == 1:
+            raise VersionConflict("someone else wrote first")
+        return {"runs": self.runs}
+
+
+class Forwarder:
+    """Records a job event, then asks the recorder to record another (a follow-up)."""
+
+    alias: ClassVar[str] = "forwarder"
+
+    async def handle(self, message: Message, ctx: ActorContext) -> Mapping[str, Any] | None:
+        uuid = message.document["uuid"]
+        await record_job_event(
+            ctx.store, uuid, "run", {}, message_id=ctx.message_id, domain="sd2e.org"
+        )
+        ctx.send("recorder", {"uuid": uuid, "name": "update"}, partition_key=uuid)
+        return None
+
+
+class Recorder:
+    alias: ClassVar[str] = "recorder"
+
+    async def handle(self, message: Message, ctx: ActorContext) -> Mapping[str, Any] | None:
+        doc = message.document
+        recorded = await record_job_event(
+            ctx.store, doc["uuid"], doc["name"], doc.get("data"),
+            message_id=ctx.message_id, domain="sd2e.org",
+        )
+        return {"applied": recorded.applied, "version": recorded.document.version}
+
+
+JOB = "107acb4d-1f93-553a-9e1c-b7b58125bc89"
+
+
+async def create_job(store: Any, uuid: str = JOB) -> None:
+    body = {
+        "uuid": uuid,
+        "pipeline_uuid": "106acb4d-1f93-553a-9e1c-b7b58125bc89",
+        "state": "CREATED",
+        "last_event": "create",
+        "updated": "2026-01-01T00:00:00.000Z",
+        "history": [history_event("create", {}, domain="sd2e.org")],
+    }
+    await store.create_document("jobs", body, message_id=f"create-{uuid}")
+
+
+async def test_execution_completes_with_result_and_log_lines(make_system, bus_backend):
+    system = await make_system(bus=bus_backend, actors=[Echo()])
+    eid = await system.send("echo", {"a": 1}, context={"uuid": JOB})
+    execution = await system.wait(eid)
+    assert execution["status"] == "COMPLETE"
+    assert execution["result"] == {"document": {"a": 1}, "context": {"uuid": JOB}}
+    assert execution["started"] and execution["finished"]
+    assert any(line.endswith("DEBUG Action selected: echo") for line in execution["logs"])
+    # the sender's execution log keeps the token it was issued
+    assert any("0123456789abcdef" in line for line in execution["logs"])
+
+
+async def test_process_log_redacts_secrets(make_system, capsys):
+    system = await make_system(actors=[Echo()])
+    from pipelinejobs.logs import configure_logging
+
+    configure_logging("DEBUG", json_lines=True)
+    eid = await system.send("echo", {"a": 1})
+    await system.wait(eid)
+    err = capsys.readouterr().err
+    assert "Issued update token" in err
+    assert "0123456789abcdef" not in err
+
+
+async def test_permanent_error_ends_in_error_and_dead_letter(make_system, bus_backend):
+    system = await make_system(bus=bus_backend, actors=[Refuser()])
+    eid = await system.send("refuser", {"uuid": JOB})
+    execution = await system.wait(eid)
+    assert execution["status"] == "ERROR"
+    assert "field 'name' is required" in execution["error"]
+    dead = await system.bus.dead_letters("refuser")
+    assert len(dead) == 1
+    assert "field 'name' is required" in dead[0].reason
+    assert json.loads(dead[0].envelope.body) == {"uuid": JOB}
+
+
+async def test_malformed_body_is_refused_not_crashed(make_system, bus_backend):
+    system = await make_system(bus=bus_backend, actors=[Echo()])
+    eid = await system.send("echo", body=b'{"uuid": ', content_type="application/json")
+    execution = await system.wait(eid)
+    assert execution["status"] == "ERROR"
+    assert "JSON" in execution["error"]
+    assert len(await system.bus.dead_letters("echo")) == 1
+    # the consumer survives and handles the next message
+    ok = await system.wait(await system.send("echo", {"b": 2}))
+    assert ok["status"] == "COMPLETE"
+
+
+async def test_transient_errors_retry_with_backoff_then_complete(make_system, bus_backend):
+    flaky = Flaky(failures=2)
+    system = await make_system(bus=bus_backend, actors=[flaky])
+    execution = await system.wait(await system.send("flaky", {"x": 1}))
+    assert execution["status"] == "COMPLETE"
+    assert execution["result"] == {"calls": 3}
+    assert sum("retrying in" in line for line in execution["logs"]) == 2
+
+
+async def test_retries_are_bounded_then_dead_lettered(make_system):
+    system = await make_system(actors=[Crasher()], retry_max_attempts=3)
+    execution = await system.wait(await system.send("crasher", {"x": 1}))
+    assert execution["status"] == "ERROR"
+    assert "internal error: RuntimeError: bug in handler" in execution["error"]
+    assert "gave up after 3 attempts" in execution["error"]
+    assert len(await system.bus.dead_letters("crasher")) == 1
+
+
+async def test_lost_race_reruns_the_handler(make_system):
+    racer = LosesOneRace()
+    system = await make_system(actors=[racer])
+    execution = await system.wait(await system.send("racer", {}))
+    assert execution["status"] == "COMPLETE"
+    assert execution["result"] == {"runs": 2}
+
+
+async def test_follow_ups_are_delivered_and_redelivery_applies_once(make_system, bus_backend):
+    system = await make_system(bus=bus_backend, actors=[Forwarder(), Recorder()])
+    await create_job(system.store)
+    for _ in range(2):  # the same message delivered twice: one effect, follow-up sent again
+        await submit(
+            system.store, system.bus, "forwarder",
+            body=json.dumps({"uuid": JOB}).encode(), message_id="m-1",
+        )
+    assert (await system.wait(execution_id_for("m-1")))["status"] == "COMPLETE"
+    follow_up = await system.wait(execution_id_for("m-1.1"))
+    assert follow_up["status"] == "COMPLETE"
+    job = await system.store.get_document("jobs", JOB)
+    assert job is not None
+    assert [event["name"] for event in job.body["history"]] == ["create", "run", "update"]
