@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
-
 from pipelinejobs.settings import Settings
 
 if TYPE_CHECKING:
@@ -51,7 +50,7 @@ def make_settings(data_dir: Path, *, bus: str = "embedded", **overrides: Any) ->
 
 @pytest.fixture
 async def make_system(tmp_path: Path) -> AsyncIterator[MakeSystem]:
-    """Factory: ``await make_system(bus="embedded"|"rabbitmq", actors=..., compute=..., **settings)``."""
+    """Factory: ``await make_system(bus=..., actors=..., compute=..., **settings)``."""
     from pipelinejobs.app import build_system  # imported late: collection needs no adapters
 
     systems: list[System] = []

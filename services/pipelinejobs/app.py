@@ -96,9 +96,9 @@ class System:
             document=document,
         )
 
-    async def wait(self, execution_id: str, timeout: float = 30.0) -> dict[str, Any]:
-        """Poll the execution until it is COMPLETE or ERROR."""
-        deadline = time.monotonic() + timeout
+    async def wait(self, execution_id: str, within: float = 30.0) -> dict[str, Any]:
+        """Poll until the execution is COMPLETE or ERROR; ``TimeoutError`` after ``within`` s."""
+        deadline = time.monotonic() + within
         while True:
             execution = await self.store.get_execution(execution_id)
             if execution is None:
@@ -107,7 +107,7 @@ class System:
                 return execution
             if time.monotonic() > deadline:
                 raise TimeoutError(
-                    f"execution {execution_id} still {execution['status']} after {timeout} s"
+                    f"execution {execution_id} still {execution['status']} after {within} s"
                 )
             await asyncio.sleep(0.02)
 
@@ -150,9 +150,12 @@ def build_system(
         settings.data_dir,
         database=settings.mongodb_database,
     )
+    actor_list = list(actors) if actors is not None else default_actors(settings, storage, compute)
     bus = create_bus(
         settings.amqp_url.get_secret_value() if settings.amqp_url else None,
         partitions=settings.bus_partitions,
+        namespace=settings.bus_namespace,
+        actors=[actor.alias for actor in actor_list] or ACTOR_ALIASES,
     )
     return System(
         settings=settings,
@@ -163,5 +166,5 @@ def build_system(
         compute=compute,
         update_tokens=UpdateTokens(secrets.token_keys),
         admin_tokens=AdminTokens(secrets.admin_key, lifetime=settings.admin_token_lifetime),
-        actors=list(actors) if actors is not None else default_actors(settings, storage, compute),
+        actors=actor_list,
     )

@@ -39,7 +39,10 @@ SECRET_KEYS = frozenset(
 )
 _SCRUB = (
     (re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]+"), r"\1" + REDACTED),
-    (re.compile(r"(?i)((?:x-nonce|nonce|token)[\"']?\s*[=:]\s*[\"']?)[^\s&\"',}]+"), r"\1" + REDACTED),
+    (
+        re.compile(r"(?i)((?:x-nonce|nonce|token)[\"']?\s*[=:]\s*[\"']?)[^\s&\"',}]+"),
+        r"\1" + REDACTED,
+    ),
     (re.compile(r"(?i)([a-z][a-z0-9+.-]*://[^:/@\s]+:)[^@\s]+@"), r"\1" + REDACTED + "@"),
 )
 
@@ -82,6 +85,9 @@ def configure_logging(level: str = "INFO", *, json_lines: bool = True) -> None:
         if json_lines
         else structlog.dev.ConsoleRenderer(colors=False)
     )
+    # Drivers log their parameters (nonce records, URLs) at DEBUG through standard logging.
+    for noisy in ("aiosqlite", "aio_pika", "aiormq", "pymongo", "httpx", "httpcore"):
+        logging.getLogger(noisy).setLevel(logging.INFO)
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
@@ -94,9 +100,14 @@ def configure_logging(level: str = "INFO", *, json_lines: bool = True) -> None:
         wrapper_class=structlog.make_filtering_bound_logger(
             logging.getLevelNamesMapping().get(level.upper(), logging.INFO)
         ),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=_stderr_logger,
         cache_logger_on_first_use=False,
     )
+
+
+def _stderr_logger(*_args: Any) -> structlog.PrintLogger:
+    """Print to whatever ``sys.stderr`` is when the logger is made (tests swap it)."""
+    return structlog.PrintLogger(sys.stderr)
 
 
 def process_logger(**bound: Any) -> Any:

@@ -55,9 +55,7 @@ async def submit(
         except ValueError:
             document = None  # the actor's runtime reports the malformed body on the execution
     await store.save_execution(
-        new_execution(
-            message_id=message_id, actor=actor, sender=sender, message_type=message_type
-        )
+        new_execution(message_id=message_id, actor=actor, sender=sender, message_type=message_type)
     )
     headers = {"execution_id": execution_id}
     if sender:

@@ -7,11 +7,12 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import pytest
-
+import structlog
 from pipelinejobs.actors.base import ActorContext, Message
 from pipelinejobs.actors.ledger import history_event, record_job_event
 from pipelinejobs.errors import InvalidInput, StoreUnavailable, VersionConflict
 from pipelinejobs.executions import execution_id_for
+from pipelinejobs.logs import configure_logging
 from pipelinejobs.submission import submit
 
 pytestmark = pytest.mark.asyncio
@@ -89,8 +90,12 @@ class Recorder:
     async def handle(self, message: Message, ctx: ActorContext) -> Mapping[str, Any] | None:
         doc = message.document
         recorded = await record_job_event(
-            ctx.store, doc["uuid"], doc["name"], doc.get("data"),
-            message_id=ctx.message_id, domain="sd2e.org",
+            ctx.store,
+            doc["uuid"],
+            doc["name"],
+            doc.get("data"),
+            message_id=ctx.message_id,
+            domain="sd2e.org",
         )
         return {"applied": recorded.applied, "version": recorded.document.version}
 
@@ -116,7 +121,8 @@ async def test_execution_completes_with_result_and_log_lines(make_system, bus_ba
     execution = await system.wait(eid)
     assert execution["status"] == "COMPLETE"
     assert execution["result"] == {"document": {"a": 1}, "context": {"uuid": JOB}}
-    assert execution["started"] and execution["finished"]
+    assert execution["started"]
+    assert execution["finished"]
     assert any(line.endswith("DEBUG Action selected: echo") for line in execution["logs"])
     # the sender's execution log keeps the token it was issued
     assert any("0123456789abcdef" in line for line in execution["logs"])
@@ -124,11 +130,11 @@ async def test_execution_completes_with_result_and_log_lines(make_system, bus_ba
 
 async def test_process_log_redacts_secrets(make_system, capsys):
     system = await make_system(actors=[Echo()])
-    from pipelinejobs.logs import configure_logging
-
     configure_logging("DEBUG", json_lines=True)
-    eid = await system.send("echo", {"a": 1})
-    await system.wait(eid)
+    try:
+        await system.wait(await system.send("echo", {"a": 1}))
+    finally:
+        structlog.reset_defaults()
     err = capsys.readouterr().err
     assert "Issued update token" in err
     assert "0123456789abcdef" not in err
@@ -189,8 +195,11 @@ async def test_follow_ups_are_delivered_and_redelivery_applies_once(make_system,
     await create_job(system.store)
     for _ in range(2):  # the same message delivered twice: one effect, follow-up sent again
         await submit(
-            system.store, system.bus, "forwarder",
-            body=json.dumps({"uuid": JOB}).encode(), message_id="m-1",
+            system.store,
+            system.bus,
+            "forwarder",
+            body=json.dumps({"uuid": JOB}).encode(),
+            message_id="m-1",
         )
     assert (await system.wait(execution_id_for("m-1")))["status"] == "COMPLETE"
     follow_up = await system.wait(execution_id_for("m-1.1"))

@@ -31,9 +31,7 @@ class Recorded:
 def history_event(name: str, data: Mapping[str, Any] | None, *, domain: str) -> dict[str, Any]:
     """A history entry shaped as the documentation's job record: ``{uuid, name, date, data}``."""
     return {
-        "uuid": random_typed_uuid(
-            UUIDType.PIPELINEJOB_EVENT, secrets.token_hex(32), domain=domain
-        ),
+        "uuid": random_typed_uuid(UUIDType.PIPELINEJOB_EVENT, secrets.token_hex(32), domain=domain),
         "name": name,
         "date": utc_now(),
         "data": dict(data or {}),

@@ -58,7 +58,7 @@ class Runtime:
 
     async def start(self, aliases: Sequence[str] | None = None) -> None:
         """Subscribe to the queues of ``aliases`` (default: every registered actor)."""
-        for alias in aliases or list(self.actors):
+        for alias in list(self.actors) if aliases is None else aliases:
             actor = self.actors[alias]
             subscription = await self.bus.consume(
                 alias, self._handler_for(actor), prefetch=self.settings.prefetch
@@ -79,9 +79,7 @@ class Runtime:
 
     async def process(self, actor: Actor, delivery: Delivery) -> None:
         envelope = delivery.envelope
-        execution_id = envelope.headers.get("execution_id") or execution_id_for(
-            envelope.message_id
-        )
+        execution_id = envelope.headers.get("execution_id") or execution_id_for(envelope.message_id)
         log = ExecutionLog(execution_id, actor.alias)
         await self.store.save_execution(
             new_execution(
@@ -94,8 +92,11 @@ class Runtime:
         )
         await self.store.update_execution(
             execution_id,
-            fields={"status": ExecutionStatus.RUNNING.value, "started": utc_now(),
-                    "attempts": delivery.attempt},
+            fields={
+                "status": ExecutionStatus.RUNNING.value,
+                "started": utc_now(),
+                "attempts": delivery.attempt,
+            },
         )
         try:
             message = Message(

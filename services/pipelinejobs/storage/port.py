@@ -31,4 +31,4 @@ class Storage(ABC):
 
     @abstractmethod
     async def read_bytes(self, system: str, path: str) -> bytes:
-        """Read one file; ``NotFound`` when missing (inputs staged by the local execution system)."""
+        """Read one file; ``NotFound`` when missing (inputs the local execution system stages)."""

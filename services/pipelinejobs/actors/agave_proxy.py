@@ -1,0 +1,413 @@
+"""The agave-proxy actor: launch a compute job as a managed PipelineJob.
+
+For a launch request (schema ``agave_pipelinejob``) it finds the pipeline that has the app as a
+component, creates the managed job (linked to the catalog, with its archive path), gives the
+compute job that archive path and a callback URL to the jobs-manager (update token plus a nonce
+scoped to the jobs-manager), submits it, and records ``run`` (or ``fail`` with the reason).
+Progress then arrives as compute-service callbacks; no delivery waits for the compute job.
+
+Exactly-once effect under redelivery: the job is created with message id ``<mid>:create`` and
+``run``/``fail`` are recorded with ``<mid>:run``/``<mid>:fail``, so a redelivered launch whose
+outcome is recorded answers from the stored job and never submits again. The one window left is
+a crash between the service accepting the submission and ``run`` being recorded: the compute
+port has no idempotent submit, so a redelivery then submits a second compute job.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+from collections.abc import Mapping
+from typing import Any, ClassVar
+from urllib.parse import quote
+
+from pipelinejobs.actors.base import ActorContext, Message
+from pipelinejobs.actors.ledger import Recorded, record_job_event
+from pipelinejobs.actors.linkage import linkage_parameters
+from pipelinejobs.actors.managed_jobs import (
+    PIPELINE_ACTIVE,
+    CreatedJob,
+    create_managed_job,
+    may_reveal_token,
+)
+from pipelinejobs.compute.port import ComputeRejected, ComputeService
+from pipelinejobs.domain.archive import session_name
+from pipelinejobs.domain.identifiers import UUIDType, typed_uuid
+from pipelinejobs.domain.states import JobEvent, JobState
+from pipelinejobs.domain.tokens import UpdateTokens
+from pipelinejobs.errors import (
+    Conflict,
+    InvalidInput,
+    NotFound,
+    PermanentError,
+    TransientError,
+    TransitionNotAllowed,
+    VersionConflict,
+)
+from pipelinejobs.executions import utc_now
+from pipelinejobs.messages.schemas import registry
+from pipelinejobs.storage.port import Storage
+from pipelinejobs.store.port import JSON, Store, StoredDocument
+
+LAUNCH_SCHEMA = "agave_pipelinejob"
+JOBS_MANAGER = "jobs-manager"
+EXECUTE_LEVEL = 2
+UNLIMITED_USES = -1
+DEFAULT_PROCESSING_LEVEL = "1"
+PIPELINE_PAGE = 100
+CALLBACK_NONCE_PREFIX = "PJ_"
+
+
+class AgaveProxy:
+    """Launches compute jobs as managed PipelineJobs (alias ``agave-proxy``)."""
+
+    alias: ClassVar[str] = "agave-proxy"
+
+    def __init__(
+        self,
+        storage: Storage,
+        compute: ComputeService | None,
+        *,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.storage = storage
+        self.compute = compute
+        self._rng = rng or random.Random()  # noqa: S311 (session names are not secrets)
+
+    async def handle(self, message: Message, ctx: ActorContext) -> Mapping[str, Any] | None:
+        document = message.document
+        registry().validate(document, LAUNCH_SCHEMA)
+        compute = self.compute
+        if compute is None:
+            raise PermanentError(
+                "no compute service configured; this agave-proxy cannot launch jobs (configure "
+                "a compute service, e.g. the local execution system)"
+            )
+        job_definition = _checked_job_definition(document["job_definition"])
+        app_id = job_definition["appId"]
+        if not await compute.app_exists(app_id):
+            raise ComputeRejected(
+                f"job_definition.appId {app_id!r} is not an app of the compute service; "
+                "check the app id (and that the app is shared with this system)"
+            )
+        pipeline = await pipeline_for_app(ctx.store, app_id)
+        job = await self._create_job(message, ctx, pipeline.uuid, job_definition)
+        if job.created:
+            ctx.log.info(
+                "Created job {uuid} with update token {token}", uuid=job.uuid, token=job.token
+            )
+        return await self._launch(message, ctx, compute, job, job_definition)
+
+    async def _create_job(
+        self, message: Message, ctx: ActorContext, pipeline_uuid: str, job_definition: JSON
+    ) -> CreatedJob:
+        document = message.document
+        agent = f"{ctx.settings.public_url.rstrip('/')}/actors/v2/{self.alias}"
+        return await create_managed_job(
+            ctx,
+            self.storage,
+            pipeline_uuid=pipeline_uuid,
+            linkage_params=linkage_parameters(document["parameters"]),
+            data=launch_data(job_definition, document.get("data")),
+            archive_path=document.get("archive_path"),
+            instanced=document.get("instanced", True),
+            archive_patterns=[
+                {
+                    "level": document.get("processing_level", DEFAULT_PROCESSING_LEVEL),
+                    "patterns": list(document.get("index_patterns", [])),
+                }
+            ],
+            session=session_name(self._rng),
+            agent=agent,
+            task=f"{agent}/executions/{ctx.execution_id}",
+            owner=message.sender,
+            message_id=f"{ctx.message_id}:create",
+        )
+
+    async def _launch(
+        self,
+        message: Message,
+        ctx: ActorContext,
+        compute: ComputeService,
+        job: CreatedJob,
+        job_definition: JSON,
+    ) -> dict[str, Any]:
+        run_id, fail_id = f"{ctx.message_id}:run", f"{ctx.message_id}:fail"
+        launched = await self._earlier_launch(message, ctx, job, run_id, fail_id)
+        if launched is not None:
+            return launched
+        nonce = await ensure_callback_nonce(ctx, job, message.sender)
+        callback = callback_url(ctx, job, nonce)
+        definition = submitted_definition(job_definition, job.body, callback)
+        try:
+            compute_job = await compute.submit(definition)
+        except TransientError:
+            raise  # e.g. ComputeUnavailable: retried later; the job stays CREATED meanwhile
+        except Exception as exc:
+            reason = str(exc) or type(exc).__name__
+            await _record(ctx, job.uuid, JobEvent.FAIL, {"error": reason}, fail_id)
+            raise PermanentError(f"job {job.uuid} failed to launch: {reason}") from exc
+        await _record(
+            ctx,
+            job.uuid,
+            JobEvent.RUN,
+            {"job_link": compute_job.link, "job_id": compute_job.id},
+            run_id,
+        )
+        ctx.log.info("Launched job {uuid} as compute job {id}", uuid=job.uuid, id=compute_job.id)
+        return self._reply(ctx, job, nonce, compute_job.id, compute_job.link)
+
+    async def _earlier_launch(
+        self, message: Message, ctx: ActorContext, job: CreatedJob, run_id: str, fail_id: str
+    ) -> dict[str, Any] | None:
+        """The reply when the job must not be submitted now (None: submit it).
+
+        A redelivered launch answers from what the first delivery recorded; launching an
+        existing job again is for its owner and only while it has not run.
+        """
+        stored = job.document
+        if stored.consumed(fail_id):
+            raise PermanentError(f"job {job.uuid} failed to launch: {_failure_reason(stored)}")
+        if stored.consumed(run_id):
+            nonce = await ensure_callback_nonce(ctx, job, message.sender)
+            return self._reply(ctx, job, nonce, *_launched_as(stored))
+        if not job.created:
+            _require_relaunchable(job, message.sender)
+            return None
+        state = stored.body["state"]
+        if state == JobState.CREATED:
+            return None
+        ctx.log.warning(
+            "Job {uuid} is already {state} although its launch was not recorded; an earlier "
+            "attempt submitted it, so it is not submitted again",
+            uuid=job.uuid,
+            state=state,
+        )
+        nonce = await ensure_callback_nonce(ctx, job, message.sender)
+        return self._reply(ctx, job, nonce, None, None)
+
+    def _reply(
+        self,
+        ctx: ActorContext,
+        job: CreatedJob,
+        nonce: str,
+        job_id: str | None,
+        job_link: str | None,
+    ) -> dict[str, Any]:
+        body = job.body
+        return {
+            "uuid": job.uuid,
+            "token": job.token,
+            "archive_path": body["archive_path"],
+            "archive_system": body["archive_system"],
+            "session": body.get("session"),
+            "job_id": job_id,
+            "job_link": job_link,
+            "callback": callback_url(ctx, job, nonce),
+        }
+
+
+def launch_data(job_definition: JSON, data: Mapping[str, Any] | None) -> JSON:
+    """The job's ``data``: the job definition as sent, then the message's ``data`` on top.
+
+    A shallow merge in which the message's keys win: ``data`` is the job's parameterization
+    (part of its identity), and the definition is what the compute service runs. Fields this
+    proxy adds to the submitted definition (archive path, callback) are not part of it: they
+    derive from the job's identity.
+    """
+    return {**job_definition, **dict(data or {})}
+
+
+def submitted_definition(job_definition: JSON, job: JSON, callback: str) -> JSON:
+    """The definition the compute service gets: archived to the job's path, calling back.
+
+    Notifications the user gave are kept and ours is appended (the original dropped its own
+    when the user had some, through an indentation slip).
+    """
+    definition = dict(job_definition)
+    definition.update(
+        archive=True, archiveSystem=job["archive_system"], archivePath=job["archive_path"]
+    )
+    notifications = list(definition.get("notifications") or [])
+    notifications.append({"event": "*", "persistent": True, "url": callback})
+    definition["notifications"] = notifications
+    return definition
+
+
+def callback_url(ctx: ActorContext, job: CreatedJob, nonce: str) -> str:
+    """The jobs-manager URL the compute service calls on every status change.
+
+    ``${JOB_STATUS}`` is the compute service's macro, left for it to fill in.
+    """
+    base = ctx.settings.public_url.rstrip("/")
+    session = quote(str(job.body.get("session") or ""), safe="")
+    return (
+        f"{base}/actors/v2/{JOBS_MANAGER}/messages?uuid={job.uuid}&token={job.token}"
+        f"&x-nonce={quote(nonce, safe='')}&session={session}&status=${{JOB_STATUS}}"
+    )
+
+
+def callback_nonce_id(update_tokens: UpdateTokens, job_uuid: str, *, domain: str) -> str:
+    """The id of the nonce that authorizes one job's callbacks: ``PJ_`` and 32 hex digits.
+
+    Deterministic, so a redelivered launch reuses the nonce instead of minting another, yet not
+    guessable: each half is an HMAC under the server's update-token key of a generic (type 100)
+    UUID derived from the job UUID. No document has a generic UUID, so no update token issued
+    for a document ever equals a half.
+    """
+    halves = (
+        update_tokens.issue(
+            typed_uuid(
+                f"agave-proxy callback nonce {half} {job_uuid}", UUIDType.GENERIC, domain=domain
+            )
+        )
+        for half in (1, 2)
+    )
+    return CALLBACK_NONCE_PREFIX + "".join(halves)
+
+
+async def ensure_callback_nonce(ctx: ActorContext, job: CreatedJob, owner: str | None) -> str:
+    """The nonce for the job's callbacks, created on first use.
+
+    Scoped to the jobs-manager at EXECUTE (post messages, nothing else), unlimited uses and no
+    expiry: a compute job may run for days and report many statuses. Deleting the nonce
+    revokes the callbacks.
+    """
+    nonce_id = callback_nonce_id(ctx.update_tokens, job.uuid, domain=ctx.settings.uuid_domain)
+    if await ctx.store.get_nonce(nonce_id) is None:
+        # Conflict: a concurrent delivery of the same launch saved it first.
+        with contextlib.suppress(Conflict):
+            await ctx.store.save_nonce(
+                {
+                    "id": nonce_id,
+                    "actor": JOBS_MANAGER,
+                    "level": EXECUTE_LEVEL,
+                    "max_uses": UNLIMITED_USES,
+                    "remaining_uses": UNLIMITED_USES,
+                    "current_uses": 0,
+                    "expires_at": None,
+                    "owner": owner,
+                    "description": f"compute-service callbacks of job {job.uuid} "
+                    "(created by agave-proxy)",
+                    "create_time": utc_now(),
+                    "last_use_time": None,
+                }
+            )
+    return nonce_id
+
+
+async def pipeline_for_app(store: Store, app_id: str) -> StoredDocument:
+    """The one ACTIVE pipeline with a component whose ``id`` is the app id."""
+    matches: dict[str, StoredDocument] = {}
+    offset = 0
+    while True:
+        page = await store.find_documents(
+            "pipelines", {"state": PIPELINE_ACTIVE}, limit=PIPELINE_PAGE, offset=offset
+        )
+        for pipeline in page:
+            if _has_component(pipeline.body, app_id):
+                matches[pipeline.uuid] = pipeline
+        if len(page) < PIPELINE_PAGE:
+            break
+        offset += PIPELINE_PAGE
+    if not matches:
+        raise NotFound(
+            f"no ACTIVE pipeline has a component with id {app_id!r}; register the app as a "
+            "pipeline component (pipelines-manager create) before launching it"
+        )
+    if len(matches) > 1:
+        raise Conflict(
+            f"app {app_id!r} is a component of {len(matches)} ACTIVE pipelines "
+            f"({', '.join(sorted(matches))}); an app must belong to one ACTIVE pipeline, "
+            "so retire the others"
+        )
+    return next(iter(matches.values()))
+
+
+def _has_component(pipeline: JSON, app_id: str) -> bool:
+    components = pipeline.get("components")
+    if not isinstance(components, list):
+        return False
+    return any(isinstance(c, Mapping) and c.get("id") == app_id for c in components)
+
+
+def _checked_job_definition(value: Any) -> JSON:
+    if not isinstance(value, Mapping):
+        raise InvalidInput("job_definition must be an Agave job definition object")
+    app_id = value.get("appId")
+    if not isinstance(app_id, str) or not app_id:
+        raise InvalidInput(
+            "job_definition.appId is required: the id of the app to run, e.g. tacobot9000-0.1.0u1"
+        )
+    notifications = value.get("notifications")
+    if notifications is not None and (
+        not isinstance(notifications, list)
+        or not all(isinstance(item, Mapping) for item in notifications)
+    ):
+        raise InvalidInput(
+            "job_definition.notifications must be a list of {event, url, persistent} objects"
+        )
+    return dict(value)
+
+
+def _require_relaunchable(job: CreatedJob, sender: str | None) -> None:
+    """Launching an existing job (same pipeline, linkage and data) again: only its owner may,
+    and only while it has not run (e.g. an earlier launch found the compute service down)."""
+    if not may_reveal_token(job, sender):
+        raise Conflict(
+            f"job {job.uuid} already exists for this pipeline, linkage and data and belongs "
+            "to another sender; change the job's data to launch a new one"
+        )
+    state = job.body["state"]
+    if state != JobState.CREATED:
+        raise Conflict(
+            f"job {job.uuid} already exists for this pipeline, linkage and data and is "
+            f"{state}; to run it again an administrator resets it (events reset, ready), "
+            "or change the job's data to launch a new one"
+        )
+
+
+async def _record(
+    ctx: ActorContext, job_uuid: str, event: JobEvent, data: JSON, message_id: str
+) -> Recorded | None:
+    """Record the launch outcome, retrying lost races here: the compute job was already
+    submitted, so the handler must not run again from the start."""
+    for _ in range(ctx.settings.conflict_retries):
+        try:
+            return await record_job_event(
+                ctx.store,
+                job_uuid,
+                event,
+                data,
+                message_id=message_id,
+                domain=ctx.settings.uuid_domain,
+            )
+        except VersionConflict:
+            continue
+        except TransitionNotAllowed as exc:
+            ctx.log.warning(
+                "Job {uuid} is already {state} (compute callbacks arrived first); "
+                "event {event} not recorded",
+                uuid=job_uuid,
+                state=exc.state,
+                event=event.value,
+            )
+            return None
+    raise VersionConflict(f"job {job_uuid}: gave up recording {event.value} after lost races")
+
+
+def _launched_as(job: StoredDocument) -> tuple[str | None, str | None]:
+    """The compute job id and link recorded by the launch's ``run`` event."""
+    for event in reversed(job.body.get("history", [])):
+        data = event.get("data") or {}
+        if event.get("name") == JobEvent.RUN and "job_id" in data:
+            return data.get("job_id"), data.get("job_link")
+    return None, None
+
+
+def _failure_reason(job: StoredDocument) -> str:
+    for event in reversed(job.body.get("history", [])):
+        data = event.get("data") or {}
+        if event.get("name") == JobEvent.FAIL and "error" in data:
+            return str(data["error"])
+    return "the compute service refused it"

@@ -1,0 +1,345 @@
+"""The jobs-manager actor: applies job events to the job's state and history.
+
+A message is read as the first of these forms it fits (the documentation's "Update Job State"):
+
+1. ``{"action": "create", ...}``: an agent creating a managed job (``managed_jobs``); the sender
+   must be authenticated;
+2. a compute-service callback: an Agave job record (schema ``agave_job_callback``) posted to the
+   callback URL, whose ``uuid``, ``token`` and ``status`` URL parameters name the job and the
+   status (the body's status when the URL's is missing or an unsubstituted ``${JOB_STATUS}``);
+3. a JSON event ``{uuid, name, token?, data?}`` (schema ``pipelinejob_manager_event``), with
+   ``uuid`` and ``token`` also accepted as URL parameters;
+4. the jobs-indexer's own ``index`` request (schema ``pipelinejob_index``: ``level`` and
+   ``filters`` beside ``uuid``, ``name`` and ``token``), as the indexer's documentation shows it;
+5. URL parameters ``uuid``, ``event`` (or ``name``, or a compute ``status``), ``token`` and
+   ``note``, with the POST body (any JSON object) attached as the event's data.
+
+Every event needs the job's update token or an admin token; ``reset`` and ``ready`` need an admin
+token, and ``reset`` empties the job's archive path. ``index`` and ``indexed`` are forwarded to
+the jobs-indexer, which applies them. After ``finish``, a job with archive patterns is indexed
+automatically with its first pattern (when ``settings.auto_index``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from pipelinejobs.actors.base import ActorContext, Message
+from pipelinejobs.actors.filters import compile_filters, filters_from_parameter
+from pipelinejobs.actors.ledger import load, record_job_event
+from pipelinejobs.actors.message_forms import authorize, completed, require_admin, url_value
+from pipelinejobs.domain.compute_status import event_for_status
+from pipelinejobs.domain.identifiers import UUIDType, require_uuid
+from pipelinejobs.domain.states import ADMIN_EVENTS, AGENT_ONLY_EVENTS, JobEvent
+from pipelinejobs.errors import InvalidInput, SchemaViolation, Unauthorized
+from pipelinejobs.messages.schemas import registry
+from pipelinejobs.storage.port import Storage
+from pipelinejobs.store.port import JSON
+
+EVENT_SCHEMA = "pipelinejob_manager_event"
+CALLBACK_SCHEMA = "agave_job_callback"
+INDEX_SCHEMA = "pipelinejob_index"
+JOBS_INDEXER = "jobs-indexer"
+INDEXER_EVENTS = frozenset({JobEvent.INDEX.value, JobEvent.INDEXED.value})
+CALLBACK_PRIVATE_FIELDS = ("_links", "retries", "localId")
+"""Fields of a compute job record left out of the ``run`` event's data."""
+MIN_CLEARABLE_DEPTH = 3
+"""``reset`` never empties an archive path shallower than ``/a/b/c``: it could hold other jobs'
+outputs (or a whole storage system, for ``/``)."""
+ACCEPTED_FORMS = (
+    'a JSON event {"uuid": "107...", "name": "finish", "token": "..."} '
+    "(schema pipelinejob_manager_event); URL parameters uuid, event (or name) and token, with "
+    "an optional JSON object body attached as the event's data; a compute-service job "
+    "record (schema agave_job_callback) with uuid, token and status URL parameters; or "
+    '{"action": "create", "pipeline_uuid": ...} from an agent'
+)
+
+
+@dataclass(frozen=True)
+class EventRequest:
+    """One job event as the sender asked for it, whatever form it came in."""
+
+    uuid: object
+    event: str
+    token: object
+    data: JSON
+    form: str
+
+
+class JobsManager:
+    """Applies job events (alias ``jobs-manager``)."""
+
+    alias: ClassVar[str] = "jobs-manager"
+
+    def __init__(self, storage: Storage) -> None:
+        self.storage = storage
+
+    async def handle(self, message: Message, ctx: ActorContext) -> Mapping[str, Any] | None:
+        if message.document.get("action") == "create":
+            ctx.log.debug("Action selected: create")
+            return await self._create(message, ctx)
+        request = event_request(message)
+        ctx.log.debug(
+            "Action selected: {event} (from {form})", event=request.event, form=request.form
+        )
+        return await self._apply(request, message, ctx)
+
+    async def _create(self, message: Message, ctx: ActorContext) -> Mapping[str, Any]:
+        if not message.sender:
+            raise Unauthorized(
+                "creating a job needs an authenticated sender (a Bearer token or a nonce); "
+                "the message came without one"
+            )
+        from pipelinejobs.actors.managed_jobs import handle_create
+
+        return await handle_create(message, ctx, self.storage)
+
+    async def _apply(
+        self, request: EventRequest, message: Message, ctx: ActorContext
+    ) -> Mapping[str, Any]:
+        uuid = require_uuid(_text(request.uuid, "uuid"), UUIDType.PIPELINEJOB)
+        event = request.event
+        if event in AGENT_ONLY_EVENTS:
+            raise InvalidInput(
+                f"event {event!r} is reserved for agents; send action=create to create a job"
+            )
+        if event in ADMIN_EVENTS:
+            require_admin(ctx, uuid, request.token, event=event)
+        else:
+            authorize(ctx, uuid, request.token, noun="job")
+        if event in INDEXER_EVENTS:
+            return await self._forward(uuid, event, request.data, message, ctx)
+        before = (await load(ctx.store, "jobs", uuid)).body["state"]
+        recorded = await record_job_event(
+            ctx.store,
+            uuid,
+            event,
+            request.data,
+            message_id=ctx.message_id,
+            domain=ctx.settings.uuid_domain,
+        )
+        job = recorded.document.body
+        if recorded.applied:
+            ctx.log.info(
+                "Job {uuid} {event}: {old} -> {new}",
+                uuid=uuid,
+                event=event,
+                old=before,
+                new=job["state"],
+            )
+        else:
+            ctx.log.info(
+                "Job {uuid} {event} was already recorded for this message; state {state}",
+                uuid=uuid,
+                event=event,
+                state=job["state"],
+            )
+        if event == JobEvent.RESET:
+            await self._empty_archive_path(uuid, job, ctx)
+        if event == JobEvent.FINISH:
+            _index_automatically(uuid, job, ctx)
+        return {
+            "uuid": uuid,
+            "event": event,
+            "state": job["state"],
+            "last_event": job["last_event"],
+        }
+
+    async def _forward(
+        self, uuid: str, event: str, data: Mapping[str, Any], message: Message, ctx: ActorContext
+    ) -> Mapping[str, Any]:
+        """Hand ``index``/``indexed`` to the jobs-indexer, which applies them.
+
+        The sender's token was checked here; the indexer gets the job's own update token, which
+        (unlike an admin token) does not expire while the request waits in its queue.
+        """
+        await load(ctx.store, "jobs", uuid)
+        request: JSON = {"uuid": uuid, "name": event, "token": ctx.update_tokens.issue(uuid)}
+        if event == JobEvent.INDEX:
+            level = data.get("level") or url_value(message, "level")
+            if level is not None:
+                request["level"] = level
+            filters = data.get("filters")
+            parameter = url_value(message, "filters")
+            if filters is None and parameter is not None:
+                filters = filters_from_parameter(parameter)
+            if filters is not None:
+                compile_filters(filters)
+                request["filters"] = filters
+            registry().validate(request, INDEX_SCHEMA)
+        envelope = ctx.send(JOBS_INDEXER, request, partition_key=uuid)
+        ctx.log.info("Job {uuid} {event}: forwarded to the jobs-indexer", uuid=uuid, event=event)
+        return {
+            "uuid": uuid,
+            "event": event,
+            "forwarded_to": JOBS_INDEXER,
+            "execution": envelope.headers["execution_id"],
+        }
+
+    async def _empty_archive_path(
+        self, uuid: str, job: Mapping[str, Any], ctx: ActorContext
+    ) -> None:
+        """Erase the outputs of the job being reset (again on redelivery: clearing is
+        idempotent)."""
+        path = job.get("archive_path")
+        if not _clearable(path):
+            ctx.log.warning(
+                "Archive path {path!r} of job {uuid} was not emptied: only paths at least "
+                "{depth} levels deep are",
+                path=path,
+                uuid=uuid,
+                depth=MIN_CLEARABLE_DEPTH,
+            )
+            return
+        system = str(job.get("archive_system") or ctx.settings.archive_system)
+        await self.storage.clear(system, str(path))
+        ctx.log.info("Emptied archive path {path} of job {uuid}", path=path, uuid=uuid)
+
+
+def _clearable(path: object) -> bool:
+    return isinstance(path, str) and len([s for s in path.split("/") if s]) >= MIN_CLEARABLE_DEPTH
+
+
+def _index_automatically(uuid: str, job: Mapping[str, Any], ctx: ActorContext) -> None:
+    """Send the finished job's first archive pattern to the jobs-indexer (the documentation
+    allows one automatic indexing configuration per job)."""
+    patterns = job.get("archive_patterns") or []
+    if not ctx.settings.auto_index or not patterns:
+        return
+    first = patterns[0]
+    ctx.send(
+        JOBS_INDEXER,
+        {
+            "uuid": uuid,
+            "name": JobEvent.INDEX.value,
+            "token": ctx.update_tokens.issue(uuid),
+            "level": first.get("level", "1"),
+            "filters": list(first.get("patterns", [])),
+        },
+        partition_key=uuid,
+    )
+    ctx.log.info(
+        "Job {uuid} sent to the jobs-indexer at level {level}", uuid=uuid, level=first.get("level")
+    )
+
+
+def event_request(message: Message) -> EventRequest:
+    """The event a message asks for: the first form of the module docstring it fits."""
+    document = message.document
+    if registry().is_valid(document, CALLBACK_SCHEMA):
+        return callback_request(message)
+    url_event = url_value(message, "event", "name")
+    event_document = _event_document(message, strict=url_event is not None)
+    if event_document is not None:
+        if url_event is not None and url_event.lower() != event_document["name"]:
+            raise InvalidInput(
+                f"the event is given in the body ({event_document['name']!r}) and as a URL "
+                f"parameter ({url_event.lower()!r}); give it in one place"
+            )
+        return EventRequest(
+            event_document["uuid"],
+            event_document["name"],
+            event_document.get("token"),
+            dict(event_document.get("data", {})),
+            "event document",
+        )
+    index_request = _with_url_address(document, message)
+    if url_event is None and registry().is_valid(index_request, INDEX_SCHEMA):
+        return EventRequest(
+            index_request["uuid"],
+            JobEvent.INDEX.value,
+            index_request.get("token"),
+            {key: index_request[key] for key in ("level", "filters") if key in index_request},
+            "index request",
+        )
+    if url_value(message, "uuid") is not None and (
+        url_event is not None or url_value(message, "status", "state") is not None
+    ):
+        return url_request(message)
+    if "name" in document or "uuid" in document:
+        try:
+            registry().validate(_with_url_address(document, message), EVENT_SCHEMA)
+        except SchemaViolation as exc:
+            raise SchemaViolation(
+                exc.schema, [*exc.problems, f"accepted forms: {ACCEPTED_FORMS}"]
+            ) from None
+    raise InvalidInput(
+        f"message is not a job event the jobs-manager accepts; send {ACCEPTED_FORMS}"
+    )
+
+
+def callback_request(message: Message) -> EventRequest:
+    """A compute-service callback: the job from the URL, the status from the URL or the body."""
+    record = message.document
+    uuid = url_value(message, "uuid")
+    if uuid is None:
+        raise InvalidInput(
+            "a compute-service callback needs the job's uuid and token as URL parameters "
+            "(?uuid=107...&token=...&status=${JOB_STATUS}); the uuid parameter is missing"
+        )
+    status = (url_value(message, "status", "state") or str(record["status"])).upper()
+    named = url_value(message, "event")
+    event = named.lower() if named is not None else event_for_status(status).value
+    if status == "RUNNING":
+        data = {key: value for key, value in record.items() if key not in CALLBACK_PRIVATE_FIELDS}
+    else:
+        description = (
+            record.get("lastStatusMessage")
+            or record.get("description")
+            or url_value(message, "note")
+        )
+        data = {"status": status, "description": description}
+    return EventRequest(uuid, event, url_value(message, "token"), data, "compute callback")
+
+
+def url_request(message: Message) -> EventRequest:
+    """URL parameters name the event; the body, if any, is its data (plus ``note``)."""
+    data = dict(message.document)
+    named = url_value(message, "event", "name")
+    status = url_value(message, "status", "state")
+    if named is not None:
+        event = named.lower()
+    else:
+        event = event_for_status(status or "").value
+        data.setdefault("status", (status or "").upper())
+    note = url_value(message, "note")
+    if note is not None:
+        data["note"] = note
+    return EventRequest(
+        url_value(message, "uuid"), event, url_value(message, "token"), data, "URL parameters"
+    )
+
+
+def _event_document(message: Message, *, strict: bool) -> dict[str, Any] | None:
+    """The body as a JSON event (uuid and token completed from the URL), or None if it is not.
+
+    Unless ``strict``, any event name passes here, so that the state machine refuses an unknown
+    one naming the job's state and the events it allows. ``strict`` applies when the URL also
+    names an event: a body that is not exactly an event document is then the event's data.
+    """
+    name = message.document.get("name")
+    if not isinstance(name, str):
+        return None
+    candidate = {**_with_url_address(message.document, message), "name": name.lower()}
+    probe = candidate if strict else {**candidate, "name": JobEvent.UPDATE.value}
+    if not registry().is_valid(probe, EVENT_SCHEMA):
+        return None
+    return completed(candidate, message, {"uuid": ("uuid",), "token": ("token",)})
+
+
+def _with_url_address(document: Mapping[str, Any], message: Message) -> dict[str, Any]:
+    """``document`` with a missing ``uuid`` or ``token`` taken from the URL parameters."""
+    addressed = dict(document)
+    for field in ("uuid", "token"):
+        value = url_value(message, field)
+        if field not in addressed and value is not None:
+            addressed[field] = value
+    return addressed
+
+
+def _text(value: object, field: str) -> str:
+    if not isinstance(value, str):
+        raise InvalidInput(f"{field} must be a string, got {type(value).__name__}")
+    return value

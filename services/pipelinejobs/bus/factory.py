@@ -1,0 +1,25 @@
+"""Pick the bus adapter from configuration: an AMQP URL means RabbitMQ, none the in-process bus."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from pipelinejobs.bus._envelopes import SYSTEM_ACTORS
+from pipelinejobs.bus.port import Bus
+
+
+def create_bus(
+    amqp_url: str | None,
+    *,
+    partitions: int = 8,
+    namespace: str = "pipelinejobs",
+    actors: Sequence[str] = SYSTEM_ACTORS,
+) -> Bus:
+    """A bus, not started yet: call ``await bus.start()`` before using it."""
+    if not amqp_url:
+        from pipelinejobs.bus.local import LocalBus
+
+        return LocalBus(partitions=partitions, actors=actors)
+    from pipelinejobs.bus.rabbitmq import RabbitMQBus  # aio-pika only where it is used
+
+    return RabbitMQBus(amqp_url, partitions=partitions, namespace=namespace, actors=actors)

@@ -1,0 +1,153 @@
+"""Who is calling: a Bearer JWT on every route, or a nonce on an actor's routes.
+
+Rules (also in the OpenAPI description):
+
+- ``Authorization: Bearer <jwt>`` authenticates a user (``user:<name>`` as message sender).
+  When the header is present it decides alone; a nonce beside it is not used.
+- ``x-nonce=<id>`` (URL parameter, or the ``X-Nonce`` header) authenticates as the nonce's
+  owner (``nonce:<owner>`` as sender) on the routes of the nonce's actor only, and one use is
+  counted per request, as in Abaco, whatever the request's outcome. A nonce never grants admin.
+- Admins: a JWT whose ``roles`` contain ``admin``, or a user named in ``admin_users``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Annotated, Literal
+
+from fastapi import Depends, Path, Request, Security
+from fastapi.security import APIKeyHeader, APIKeyQuery, HTTPAuthorizationCredentials, HTTPBearer
+
+from pipelinejobs.errors import NonceRejected, Unauthorized
+from pipelinejobs.executions import utc_now
+from pipelinejobs.gateway.nonces import Level, plausible_nonce_id
+from pipelinejobs.gateway.state import gateway_of
+from pipelinejobs.gateway.tokens import ADMIN_ROLE, TokenVerifier
+from pipelinejobs.store.port import Store
+
+NONCE_PARAMETER = "x-nonce"
+NO_CREDENTIALS = (
+    "no credentials: send the header 'Authorization: Bearer <token>' (get a token with "
+    "`pipelinejobs token issue --user NAME`)"
+)
+
+bearer_scheme = HTTPBearer(
+    auto_error=False,
+    scheme_name="Bearer",
+    description="A JWT: HS256 from `pipelinejobs token issue`, or RS256 from the OIDC provider",
+)
+nonce_query = APIKeyQuery(
+    name=NONCE_PARAMETER,
+    auto_error=False,
+    scheme_name="Nonce",
+    description="An actor's nonce (actor routes only), e.g. from `pipelinejobs nonce create`",
+)
+nonce_header = APIKeyHeader(
+    name="X-Nonce", auto_error=False, scheme_name="NonceHeader", description="As x-nonce"
+)
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The authenticated caller."""
+
+    user: str
+    via: Literal["jwt", "nonce"]
+    admin: bool = False
+    nonce_id: str | None = None
+
+    @property
+    def identity(self) -> str:
+        """The sender recorded on the caller's executions."""
+        return f"{'user' if self.via == 'jwt' else 'nonce'}:{self.user}"
+
+    def may_read(self, sender: object) -> bool:
+        """Admins read every execution; others those the same person sent, by token or nonce."""
+        return self.admin or sender in (f"user:{self.user}", f"nonce:{self.user}")
+
+
+class Authenticator:
+    """Turns credentials into a :class:`Principal`, or refuses with a reason."""
+
+    def __init__(self, verifier: TokenVerifier, store: Store, admin_users: frozenset[str]):
+        self._verifier = verifier
+        self._store = store
+        self._admin_users = admin_users
+
+    async def bearer(self, authorization: str | None) -> Principal:
+        if not authorization:
+            raise Unauthorized(NO_CREDENTIALS)
+        scheme, _, token = authorization.strip().partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise Unauthorized(
+                "the Authorization header must be 'Bearer <token>'; other schemes are not accepted"
+            )
+        claims = await self._verifier.verify(token.strip())
+        admin = ADMIN_ROLE in claims.roles or claims.user in self._admin_users
+        return Principal(user=claims.user, via="jwt", admin=admin)
+
+    async def nonce(self, nonce_id: str, alias: str, level: Level) -> Principal:
+        """Redeem one use of the nonce for ``alias`` at ``level``."""
+        if not plausible_nonce_id(nonce_id):
+            raise Unauthorized("the x-nonce value is not a nonce id; ask its owner for a new one")
+        try:
+            nonce = await self._store.redeem_nonce(
+                nonce_id, actor=alias, level=int(level), now=utc_now()
+            )
+        except NonceRejected:
+            if await self._store.get_nonce(nonce_id) is None:
+                raise Unauthorized(
+                    "the x-nonce is not known (never created, or deleted); ask the actor's "
+                    "owner for a new one, or send a Bearer token"
+                ) from None
+            raise
+        return Principal(user=str(nonce["owner"]), via="nonce", nonce_id=nonce_id)
+
+
+async def actor_alias(
+    request: Request,
+    actor: Annotated[str, Path(description="actor alias (e.g. jobs-manager) or actor id")],
+) -> str:
+    """The alias named by the URL's ``{actor}``; 404 naming the known actors otherwise."""
+    return gateway_of(request).directory.resolve(actor)
+
+
+async def bearer_principal(
+    request: Request,
+    _bearer: Annotated[HTTPAuthorizationCredentials | None, Security(bearer_scheme)],
+) -> Principal:
+    """Bearer only (read API, nonce management)."""
+    authorization = request.headers.get("authorization")
+    if authorization is None and _nonce_of(request):
+        raise Unauthorized(
+            "a nonce authorizes an actor's messages and executions only; send the header "
+            "'Authorization: Bearer <token>' here"
+        )
+    return await gateway_of(request).authenticator.bearer(authorization)
+
+
+def actor_principal(level: Level) -> Callable[..., Awaitable[Principal]]:
+    """Dependency: a Bearer token, or a nonce for the URL's actor at ``level`` or above."""
+
+    async def dependency(
+        request: Request,
+        alias: Annotated[str, Depends(actor_alias)],
+        _bearer: Annotated[HTTPAuthorizationCredentials | None, Security(bearer_scheme)],
+        _nonce: Annotated[str | None, Security(nonce_query)],
+        _nonce_header: Annotated[str | None, Security(nonce_header)],
+    ) -> Principal:
+        authenticator = gateway_of(request).authenticator
+        authorization = request.headers.get("authorization")
+        if authorization is not None:
+            return await authenticator.bearer(authorization)
+        nonce = _nonce_of(request)
+        if nonce:
+            return await authenticator.nonce(nonce, alias, level)
+        raise Unauthorized(NO_CREDENTIALS + f", or the URL parameter {NONCE_PARAMETER}=<nonce>")
+
+    return dependency
+
+
+def _nonce_of(request: Request) -> str | None:
+    return request.query_params.get(NONCE_PARAMETER) or request.headers.get("x-nonce") or None

@@ -1,0 +1,133 @@
+"""``POST /actors/v2/{actor}/messages``: the documentation's way to reach every actor.
+
+The body (JSON or protobuf) and the URL parameters are passed on as they came: the URL
+parameters become the message context, and each actor merges them with the body as the
+documentation describes. Before publishing, the actor's synchronous ``check`` (when it has one)
+refuses what it would refuse anyway, so the sender gets a 422 now instead of an ERROR later.
+"""
+
+from __future__ import annotations
+
+import inspect
+import uuid as uuidlib
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Query, Request
+
+from pipelinejobs.actors.base import Message
+from pipelinejobs.errors import InvalidInput
+from pipelinejobs.gateway.auth import NONCE_PARAMETER, Principal, actor_alias, actor_principal
+from pipelinejobs.gateway.bodies import incoming_message, read_body
+from pipelinejobs.gateway.models import MessageReply, MessageResult
+from pipelinejobs.gateway.nonces import Level
+from pipelinejobs.gateway.problems import documented_problems
+from pipelinejobs.gateway.state import Gateway, gateway_of
+from pipelinejobs.submission import submit
+
+router = APIRouter(tags=["actors"])
+
+MESSAGE_PARAMETER = "message"
+MAX_MESSAGE_ID_LENGTH = 200
+_REQUEST_BODY = {
+    "requestBody": {
+        "required": False,
+        "description": "The message: a JSON object (also when curl labels it as a form), or "
+        "protobuf with X-Message-Type. May be empty when the URL parameters carry it.",
+        "content": {
+            "application/json": {"schema": {"type": "object", "additionalProperties": True}},
+            "application/x-protobuf": {"schema": {"type": "string", "format": "binary"}},
+        },
+    }
+}
+
+
+@router.post(
+    "/actors/v2/{actor}/messages",
+    response_model=MessageReply,
+    response_model_by_alias=True,
+    summary="Send a message to an actor",
+    description="URL parameters (except x-nonce and message) become the message context. "
+    "Authenticate with a Bearer token, or a nonce of level EXECUTE for this actor.",
+    responses=documented_problems(401, 403, 404, 409, 413, 415, 422, 503),
+    openapi_extra=_REQUEST_BODY,
+)
+async def send_message(
+    request: Request,
+    alias: Annotated[str, Depends(actor_alias)],
+    principal: Annotated[Principal, Depends(actor_principal(Level.EXECUTE))],
+    message: Annotated[
+        str | None, Query(description="the message as JSON text, when there is no body")
+    ] = None,
+    x_message_type: Annotated[
+        str | None, Header(description="message type, e.g. JobEvent (needed for protobuf)")
+    ] = None,
+    x_message_id: Annotated[
+        str | None, Header(description="your id for the message; a retry with it is one message")
+    ] = None,
+) -> MessageReply:
+    gateway = gateway_of(request)
+    message_id = _message_id(x_message_id)
+    body = await read_body(request, gateway.limits.max_bytes)
+    incoming = incoming_message(
+        body,
+        request.headers.get("content-type"),
+        message_type_name=x_message_type,
+        message_parameter=message,
+        limits=gateway.limits,
+    )
+    context = {
+        key: value
+        for key, value in request.query_params.items()
+        if key not in (NONCE_PARAMETER, MESSAGE_PARAMETER)
+    }
+    await _check(
+        gateway,
+        alias,
+        Message(
+            document=incoming.document,
+            context=context,
+            message_id=message_id,
+            message_type=incoming.message_type,
+            sender=principal.identity,
+        ),
+    )
+    execution_id = await submit(
+        gateway.system.store,
+        gateway.system.bus,
+        alias,
+        body=incoming.body,
+        content_type=incoming.content_type,
+        message_type=incoming.message_type,
+        context=context,
+        sender=principal.identity,
+        message_id=message_id,
+        document=incoming.document,
+    )
+    links = {
+        "self": f"{gateway.public_url}/actors/v2/{alias}/executions/{execution_id}",
+        "owner": f"{gateway.public_url}/profiles/v2/{principal.user}",
+    }
+    return MessageReply(
+        result=MessageResult(executionId=execution_id, msg=incoming.text, _links=links)
+    )
+
+
+def _message_id(given: str | None) -> str:
+    if given is None:
+        return str(uuidlib.uuid4())
+    if not 0 < len(given) <= MAX_MESSAGE_ID_LENGTH or not given.isprintable():
+        raise InvalidInput(
+            f"header X-Message-Id must be 1 to {MAX_MESSAGE_ID_LENGTH} printable characters"
+        )
+    return given
+
+
+async def _check(gateway: Gateway, alias: str, message: Message) -> None:
+    """Run the actor's synchronous validation, when it has one and runs in this process."""
+    actor = gateway.directory.actor(alias)
+    check: Any = getattr(actor, "check", None)
+    if check is None:
+        return
+    outcome = check(message)
+    if inspect.isawaitable(outcome):
+        await outcome

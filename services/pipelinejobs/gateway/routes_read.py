@@ -1,0 +1,116 @@
+"""The read API: pipelines, jobs (with their history) and files, for any authenticated user.
+
+Documents are returned as stored, minus private fields (top-level keys starting with ``_``).
+Reading needs a Bearer token; nonces belong to actor routes.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Path, Query, Request
+
+from pipelinejobs.domain.identifiers import UUIDType, require_uuid, uuid_type
+from pipelinejobs.domain.states import JobState
+from pipelinejobs.errors import NotFound
+from pipelinejobs.gateway.auth import bearer_principal
+from pipelinejobs.gateway.models import Page
+from pipelinejobs.gateway.problems import documented_problems
+from pipelinejobs.gateway.state import gateway_of
+from pipelinejobs.store.port import DocumentKind
+
+router = APIRouter(tags=["read"], dependencies=[Depends(bearer_principal)])
+
+MAX_PAGE = 500
+Limit = Annotated[int, Query(ge=1, le=MAX_PAGE, description="items per page")]
+Offset = Annotated[int, Query(ge=0, le=10_000_000, description="items to skip")]
+_LIST_PROBLEMS = documented_problems(401, 422, 503)
+_ONE_PROBLEMS = documented_problems(401, 404, 422, 503)
+
+
+@router.get("/pipelines", response_model=Page, responses=_LIST_PROBLEMS, summary="Pipelines")
+async def list_pipelines(
+    request: Request,
+    state: Annotated[Literal["ACTIVE", "RETIRED"] | None, Query()] = None,
+    limit: Limit = 50,
+    offset: Offset = 0,
+) -> Page:
+    filters: dict[str, str] = {"state": state} if state else {}
+    return await _page(request, "pipelines", filters, limit, offset)
+
+
+@router.get(
+    "/pipelines/{uuid}",
+    response_model=dict[str, Any],
+    responses=_ONE_PROBLEMS,
+    summary="One pipeline",
+)
+async def get_pipeline(
+    request: Request, uuid: Annotated[str, Path(max_length=100)]
+) -> dict[str, Any]:
+    return await _one(request, "pipelines", require_uuid(uuid, UUIDType.PIPELINE))
+
+
+@router.get("/jobs", response_model=Page, responses=_LIST_PROBLEMS, summary="Jobs")
+async def list_jobs(
+    request: Request,
+    state: Annotated[JobState | None, Query()] = None,
+    pipeline_uuid: Annotated[str | None, Query(max_length=100)] = None,
+    limit: Limit = 50,
+    offset: Offset = 0,
+) -> Page:
+    filters: dict[str, str] = {}
+    if state is not None:
+        filters["state"] = state.value
+    if pipeline_uuid is not None:
+        filters["pipeline_uuid"] = require_uuid(pipeline_uuid, UUIDType.PIPELINE)
+    return await _page(request, "jobs", filters, limit, offset)
+
+
+@router.get(
+    "/jobs/{uuid}",
+    response_model=dict[str, Any],
+    responses=_ONE_PROBLEMS,
+    summary="One job, with its history",
+)
+async def get_job(request: Request, uuid: Annotated[str, Path(max_length=100)]) -> dict[str, Any]:
+    return await _one(request, "jobs", require_uuid(uuid, UUIDType.PIPELINEJOB))
+
+
+@router.get("/files", response_model=Page, responses=_LIST_PROBLEMS, summary="Files")
+async def list_files(
+    request: Request,
+    generated_by: Annotated[
+        str | None, Query(max_length=100, description="uuid of the job that made them")
+    ] = None,
+    limit: Limit = 50,
+    offset: Offset = 0,
+) -> Page:
+    if generated_by is not None:
+        uuid_type(generated_by)  # refuses what is not a typed UUID, naming the problem
+    files = await gateway_of(request).system.store.find_files(
+        generated_by=generated_by, limit=limit, offset=offset
+    )
+    return Page(items=[public(f) for f in files], limit=limit, offset=offset)
+
+
+async def _page(
+    request: Request, kind: DocumentKind, filters: dict[str, str], limit: int, offset: int
+) -> Page:
+    store = gateway_of(request).system.store
+    documents = await store.find_documents(kind, filters, limit=limit, offset=offset)
+    total = await store.count_documents(kind, filters)
+    return Page(items=[public(d.body) for d in documents], total=total, limit=limit, offset=offset)
+
+
+async def _one(request: Request, kind: DocumentKind, uuid: str) -> dict[str, Any]:
+    document = await gateway_of(request).system.store.get_document(kind, uuid)
+    if document is None:
+        noun = "pipeline" if kind == "pipelines" else "job"
+        raise NotFound(f"no {noun} {uuid}")
+    return public(document.body)
+
+
+def public(document: dict[str, Any]) -> dict[str, Any]:
+    """The document without its private fields."""
+    return {key: value for key, value in document.items() if not key.startswith("_")}

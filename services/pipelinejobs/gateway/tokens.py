@@ -1,0 +1,179 @@
+"""Bearer tokens: JWTs the system issues itself (HS256) or an OIDC provider's (RS256 via JWKS).
+
+PyJWT checks signatures and claims; we only choose the key from the token's declared algorithm,
+and each key is used with its own algorithm alone, so a token cannot make one key verify under
+another algorithm. ``alg: none`` and any algorithm not configured are refused.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import jwt
+
+from pipelinejobs.errors import InvalidInput, TransientError, Unauthorized
+from pipelinejobs.gateway.config import GatewaySettings
+
+ISSUER = "pipelinejobs"
+HS_ALGORITHM = "HS256"
+DEFAULT_TOKEN_TTL = 12 * 3600
+MAX_USER_LENGTH = 200
+ADMIN_ROLE = "admin"
+_ISSUE_HINT = "get one with `pipelinejobs token issue --user NAME`"
+
+
+class IdentityProviderUnavailable(TransientError):
+    """The OIDC provider's keys cannot be fetched now; the caller may retry."""
+
+
+@dataclass(frozen=True)
+class Claims:
+    """Who a verified token speaks for."""
+
+    user: str
+    roles: frozenset[str]
+
+
+def issue_token(
+    secret: bytes,
+    user: str,
+    *,
+    roles: Sequence[str] = (),
+    ttl: float = DEFAULT_TOKEN_TTL,
+    now: float | None = None,
+) -> str:
+    """An HS256 JWT for ``user`` that this system's gateway accepts for ``ttl`` seconds."""
+    check_user(user)
+    if ttl <= 0:
+        raise InvalidInput(f"ttl must be a positive number of seconds, not {ttl}")
+    issued = int(time.time() if now is None else now)
+    claims = {
+        "iss": ISSUER,
+        "sub": user,
+        "iat": issued,
+        "exp": issued + int(ttl),
+        "roles": sorted(set(roles)),
+    }
+    return jwt.encode(claims, secret, algorithm=HS_ALGORITHM)
+
+
+def check_user(user: object) -> str:
+    if not isinstance(user, str) or not user.strip() or len(user) > MAX_USER_LENGTH:
+        raise InvalidInput(
+            f"user must be a non-empty name of at most {MAX_USER_LENGTH} characters, "
+            f"not {user!r:.60}"
+        )
+    return user
+
+
+class TokenVerifier:
+    """Verifies Bearer tokens: HS256 with the system's key, RS256 with the OIDC provider's."""
+
+    def __init__(
+        self,
+        secret: bytes,
+        settings: GatewaySettings,
+        *,
+        jwks_client: jwt.PyJWKClient | None = None,
+    ) -> None:
+        self._secret = secret
+        self._settings = settings
+        if jwks_client is None and settings.oidc_jwks_url is not None:
+            jwks_client = jwt.PyJWKClient(
+                settings.oidc_jwks_url,
+                cache_keys=True,
+                lifespan=settings.jwks_cache_seconds,
+                timeout=10,
+            )
+        self._jwks = jwks_client
+
+    async def verify(self, token: str) -> Claims:
+        """The token's claims; ``Unauthorized`` saying why when it is not acceptable."""
+        try:
+            algorithm = jwt.get_unverified_header(token).get("alg")
+        except jwt.PyJWTError:
+            raise Unauthorized(f"the Bearer token is not a JWT; {_ISSUE_HINT}") from None
+        if algorithm == HS_ALGORITHM:
+            claims = self._decode(token, self._secret, HS_ALGORITHM, ISSUER, None)
+            return self._claims(claims, "sub")
+        if self._jwks is not None and algorithm in self._settings.oidc_algorithms:
+            key = await self._signing_key(token)
+            claims = self._decode(
+                token,
+                key,
+                str(algorithm),
+                self._settings.oidc_issuer or "",
+                self._settings.oidc_audience,
+            )
+            return self._claims(claims, self._settings.oidc_user_claim)
+        accepted = [HS_ALGORITHM, *(self._settings.oidc_algorithms if self._jwks else [])]
+        raise Unauthorized(
+            f"the Bearer token is signed with {algorithm!r:.20}; this gateway accepts "
+            f"{', '.join(accepted)}"
+        )
+
+    async def _signing_key(self, token: str) -> Any:
+        assert self._jwks is not None
+        try:
+            signing_key = await asyncio.to_thread(self._jwks.get_signing_key_from_jwt, token)
+        except jwt.PyJWKClientConnectionError as exc:
+            raise IdentityProviderUnavailable(
+                f"the identity provider's keys cannot be fetched now ({exc}); retry later"
+            ) from None
+        except jwt.PyJWTError as exc:
+            raise Unauthorized(
+                f"the Bearer token's signing key is not among the identity provider's: {exc}"
+            ) from None
+        return signing_key.key
+
+    @staticmethod
+    def _decode(
+        token: str, key: Any, algorithm: str, issuer: str, audience: str | None
+    ) -> dict[str, Any]:
+        try:
+            return jwt.decode(
+                token,
+                key,
+                algorithms=[algorithm],
+                issuer=issuer,
+                audience=audience,
+                options={"require": ["exp", "iss"], "verify_aud": audience is not None},
+                leeway=30,
+            )
+        except jwt.ExpiredSignatureError:
+            raise Unauthorized(f"the Bearer token has expired; {_ISSUE_HINT}") from None
+        except jwt.InvalidIssuerError:
+            raise Unauthorized(f"the Bearer token is not issued by {issuer!r}") from None
+        except jwt.InvalidAudienceError:
+            raise Unauthorized(f"the Bearer token is not meant for audience {audience!r}") from None
+        except jwt.InvalidSignatureError:
+            raise Unauthorized(
+                f"the Bearer token's signature does not verify; {_ISSUE_HINT}"
+            ) from None
+        except jwt.MissingRequiredClaimError as exc:
+            raise Unauthorized(f"the Bearer token lacks the {exc.claim!r} claim") from None
+        except jwt.PyJWTError as exc:
+            raise Unauthorized(f"the Bearer token is not valid: {exc}") from None
+
+    @staticmethod
+    def _claims(claims: Mapping[str, Any], user_claim: str) -> Claims:
+        user = claims.get(user_claim)
+        if not isinstance(user, str) or not user or len(user) > MAX_USER_LENGTH:
+            raise Unauthorized(f"the Bearer token's {user_claim!r} claim must name a user")
+        return Claims(user=user, roles=_roles(claims))
+
+
+def _roles(claims: Mapping[str, Any]) -> frozenset[str]:
+    """Roles from ``roles``, or Keycloak's ``realm_access.roles``."""
+    roles = claims.get("roles")
+    if roles is None and isinstance(claims.get("realm_access"), Mapping):
+        roles = claims["realm_access"].get("roles")
+    if isinstance(roles, str):
+        roles = [roles]
+    if not isinstance(roles, list):
+        return frozenset()
+    return frozenset(role for role in roles if isinstance(role, str))

@@ -1,0 +1,150 @@
+"""The JSON Schemas of every message, loaded from ``schemas/`` and resolved locally.
+
+Each schema file is named after the last segment of its ``$id``; ``$ref`` values (relative, like
+``pipelinejob_uuid.json``, or absolute) resolve by ``$id`` against those files only. A reference
+to anything else is refused when the registry loads, never fetched over the network.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator, Mapping
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from jsonschema import Draft7Validator  # type: ignore[import-untyped]
+from jsonschema.exceptions import SchemaError  # type: ignore[import-untyped]
+from referencing import Registry, Resource
+from referencing.exceptions import NoSuchResource, Unresolvable
+from referencing.jsonschema import DRAFT7
+
+from pipelinejobs.errors import InvalidInput, SchemaViolation
+from pipelinejobs.messages.problems import problems_of
+
+SCHEMA_BASE_URL = "https://schema.catalog.sd2e.org/schemas/"
+SCHEMAS_DIR_ENV = "PIPELINEJOBS_SCHEMAS_DIR"
+
+
+def schemas_dir() -> Path:
+    """``$PIPELINEJOBS_SCHEMAS_DIR``, else the repository's ``schemas/`` (editable install)."""
+    configured = os.environ.get(SCHEMAS_DIR_ENV)
+    directory = Path(configured) if configured else Path(__file__).resolve().parents[3] / "schemas"
+    if not directory.is_dir():
+        raise InvalidInput(
+            f"JSON Schema directory {directory} does not exist; set {SCHEMAS_DIR_ENV} to the "
+            "directory holding pipeline_manager_create.json and the other schema files"
+        )
+    return directory
+
+
+def _refuse_retrieval(uri: str) -> Resource[Any]:
+    """Schemas never come from the network: an unknown ``$ref`` target is an error."""
+    raise NoSuchResource(ref=uri)  # type: ignore[call-arg]  # attrs class mypy cannot see
+
+
+class SchemaRegistry:
+    """Every message schema by short name (``pipeline_manager_create``) and by ``$id``."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self._schemas = _load(directory)
+        offline: Registry[Any] = Registry(retrieve=_refuse_retrieval)  # type: ignore[call-arg]
+        self._registry = offline.with_resources(
+            (schema["$id"], DRAFT7.create_resource(schema)) for schema in self._schemas.values()
+        )
+        self._check_references()
+        self._validators: dict[str, Any] = {
+            name: Draft7Validator(
+                schema,
+                registry=self._registry,
+                format_checker=Draft7Validator.FORMAT_CHECKER,
+            )
+            for name, schema in self._schemas.items()
+        }
+
+    def names(self) -> list[str]:
+        """Short names of every schema, sorted."""
+        return sorted(self._schemas)
+
+    def schema(self, schema: str) -> Mapping[str, Any]:
+        """The schema document named by short name, file name or ``$id``."""
+        return self._schemas[self.short_name(schema)]
+
+    def short_name(self, schema: str) -> str:
+        """The short name of a schema given as short name, file name (``x.json``) or ``$id``."""
+        name = schema.removeprefix(SCHEMA_BASE_URL).removesuffix(".json")
+        if name not in self._schemas:
+            raise InvalidInput(
+                f"schema {schema!r} is unknown; known schemas: {', '.join(self.names())}"
+            )
+        return name
+
+    def validate(self, document: Any, schema: str) -> None:
+        """Raise ``SchemaViolation``, one problem per JSON path, when ``document`` breaks it."""
+        name = self.short_name(schema)
+        errors = list(self._validators[name].iter_errors(document))
+        if errors:
+            raise SchemaViolation(name, problems_of(errors))
+
+    def is_valid(self, document: Any, schema: str) -> bool:
+        """Whether ``document`` satisfies the schema (no details; see ``validate``)."""
+        return bool(self._validators[self.short_name(schema)].is_valid(document))
+
+    def _check_references(self) -> None:
+        """Fail at load time, not on the first message, when a ``$ref`` points nowhere."""
+        for name, schema in self._schemas.items():
+            resolver = self._registry.resolver(base_uri=schema["$id"])
+            for reference in _references(schema):
+                try:
+                    resolver.lookup(reference)
+                except Unresolvable as exc:
+                    raise InvalidInput(
+                        f"schema {name}: $ref {reference!r} does not resolve to a local schema "
+                        f"(schemas are never fetched over the network): {exc}"
+                    ) from exc
+
+
+def _load(directory: Path) -> dict[str, dict[str, Any]]:
+    schemas: dict[str, dict[str, Any]] = {}
+    for path in sorted(directory.glob("*.json")):
+        try:
+            schema = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise InvalidInput(f"schema file {path} cannot be read as JSON: {exc}") from exc
+        expected_id = SCHEMA_BASE_URL + path.name
+        if not isinstance(schema, dict) or schema.get("$id") != expected_id:
+            raise InvalidInput(f'schema file {path} must have "$id": {expected_id!r}')
+        try:
+            Draft7Validator.check_schema(schema)
+        except SchemaError as exc:
+            raise InvalidInput(
+                f"schema file {path} is not a valid Draft-07 schema: {exc.message}"
+            ) from exc
+        schemas[path.stem] = schema
+    if not schemas:
+        raise InvalidInput(f"JSON Schema directory {directory} holds no *.json schema")
+    return schemas
+
+
+def _references(node: Any) -> Iterator[str]:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "$ref" and isinstance(value, str):
+                yield value
+            else:
+                yield from _references(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from _references(item)
+
+
+@cache
+def _registry_for(directory: Path) -> SchemaRegistry:
+    return SchemaRegistry(directory)
+
+
+def registry() -> SchemaRegistry:
+    """The schema registry of the configured directory, loaded once per directory."""
+    return _registry_for(schemas_dir())

@@ -1,0 +1,94 @@
+"""Nonce rules with Abaco's semantics, shared by every adapter.
+
+The adapters make the use counter atomic; deciding whether a nonce may be used at all (and saying
+why not) is the same on every backend, so it lives here once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from pipelinejobs.errors import InvalidInput, NonceRejected
+from pipelinejobs.store._records import check_record_fields, require_text
+from pipelinejobs.store.port import JSON
+
+UNLIMITED = -1
+LEVEL_NAMES = {0: "NONE", 1: "READ", 2: "EXECUTE", 3: "UPDATE"}
+
+
+def check_nonce(nonce: Mapping[str, Any]) -> str:
+    """Return the nonce id of a record that redemption can work with."""
+    check_record_fields(nonce, "nonce")
+    nonce_id = require_text(nonce, "id", "nonce")
+    require_text(nonce, "actor", "nonce")
+    _level(nonce.get("level"), "nonce field 'level'")
+    for field, lowest in (("max_uses", UNLIMITED), ("remaining_uses", UNLIMITED)):
+        _count(nonce.get(field), f"nonce field {field!r}", lowest)
+    _count(nonce.get("current_uses"), "nonce field 'current_uses'", 0)
+    expires_at = nonce.get("expires_at")
+    if expires_at is not None:
+        _instant(expires_at, "nonce field 'expires_at'")
+    return nonce_id
+
+
+def check_redeemable(
+    nonce_id: str, nonce: Mapping[str, Any] | None, *, actor: str, level: int, now: str
+) -> JSON:
+    """Return the nonce when ``actor`` may use it once at ``level`` now; else say why not."""
+    wanted = _level(level, "requested level")
+    if nonce is None:
+        raise NonceRejected(f"nonce {nonce_id} does not exist")
+    if nonce.get("actor") != actor:
+        raise NonceRejected(f"nonce {nonce_id} belongs to another actor, not {actor}")
+    held = int(nonce["level"])
+    if held < wanted:
+        raise NonceRejected(
+            f"nonce {nonce_id} has level {LEVEL_NAMES[held]} ({held}); this request needs "
+            f"{LEVEL_NAMES[wanted]} ({wanted}) or higher"
+        )
+    expires_at = nonce.get("expires_at")
+    if expires_at is not None and _instant(now, "now") >= _instant(expires_at, "expires_at"):
+        raise NonceRejected(f"nonce {nonce_id} expired at {expires_at}")
+    if nonce.get("remaining_uses") == 0:
+        raise NonceRejected(
+            f"nonce {nonce_id} has no remaining uses (max_uses {nonce.get('max_uses')})"
+        )
+    return dict(nonce)
+
+
+def used_once(nonce: Mapping[str, Any], now: str) -> JSON:
+    """The nonce after one use: one more use counted, one fewer left unless unlimited."""
+    remaining = int(nonce["remaining_uses"])
+    return {
+        **nonce,
+        "current_uses": int(nonce["current_uses"]) + 1,
+        "remaining_uses": remaining if remaining == UNLIMITED else remaining - 1,
+        "last_use_time": now,
+    }
+
+
+def _count(value: object, what: str, lowest: int) -> int:
+    if isinstance(value, int) and not isinstance(value, bool) and value >= lowest:
+        return value
+    raise InvalidInput(f"{what} must be an integer >= {lowest}, not {value!r}")
+
+
+def _level(value: object, what: str) -> int:
+    if isinstance(value, int) and not isinstance(value, bool) and value in LEVEL_NAMES:
+        return value
+    accepted = ", ".join(f"{number} ({name})" for number, name in LEVEL_NAMES.items())
+    raise InvalidInput(f"{what} {value!r} is not a permission level; accepted: {accepted}")
+
+
+def _instant(value: object, what: str) -> datetime:
+    """An ISO-8601 timestamp as an aware datetime (naive means UTC)."""
+    if isinstance(value, str):
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            pass
+        else:
+            return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    raise InvalidInput(f"{what} {value!r} is not an ISO-8601 timestamp")

@@ -1,0 +1,25 @@
+"""Pick the store adapter from configuration: a MongoDB URL, or the embedded SQLite file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pipelinejobs.store.port import Store
+
+SQLITE_FILE = "pipelinejobs.sqlite3"
+
+
+def create_store(
+    mongodb_url: str | None, data_dir: Path, *, database: str = "pipelinejobs"
+) -> Store:
+    """MongoDB at ``mongodb_url`` when one is configured, else SQLite in ``data_dir``.
+
+    The store is returned unstarted; ``await store.start()`` connects and creates the schema.
+    """
+    if mongodb_url:
+        from pipelinejobs.store.mongodb import MongoStore
+
+        return MongoStore(mongodb_url, database)
+    from pipelinejobs.store.sqlite import SQLiteStore
+
+    return SQLiteStore(Path(data_dir) / SQLITE_FILE)

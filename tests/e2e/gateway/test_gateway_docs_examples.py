@@ -1,0 +1,234 @@
+"""The documentation's ``curl`` examples, sent as curl sends them, against the real actors.
+
+``curl --data`` labels its body ``application/x-www-form-urlencoded``; each request below is
+the documented one with only the host (and the job's uuid and token) changed. Each waits for
+the execution and checks the stored job (and, for the indexer, the stored files).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from gateway_harness import Served, ServeGateway
+from pipelinejobs.actors.ledger import history_event
+from pipelinejobs.app import System
+from pipelinejobs.domain.identifiers import UUIDType, file_uuid, typed_uuid
+from pipelinejobs.executions import execution_id_for
+
+CURL = {"Content-Type": "application/x-www-form-urlencoded"}
+SYSTEM = "data-sd2e-community"
+PIPELINE = typed_uuid("gateway docs pipeline", UUIDType.PIPELINE)
+JOB = typed_uuid("gateway docs job", UUIDType.PIPELINEJOB)
+ARCHIVE = "/products/v2/106c46ff81865756a934071f4497b58d/PAVpwrwq/Mzg0ZDE2"
+OUTPUTS = {
+    "sample.uw_biofab.141715.fcs": b"FCS3.0",
+    "sample-uw_biofab-141715.csv": b"a,b\n",
+    "sample.uw_biofab.999999.fcs": b"FCS3.0",
+}
+MATCHING = [f"{ARCHIVE}/sample-uw_biofab-141715.csv", f"{ARCHIVE}/sample.uw_biofab.141715.fcs"]
+
+
+@pytest.fixture
+async def docs(make_system: Any, serve_gateway: ServeGateway) -> Served:
+    """The gateway around the four real actors on the embedded bus."""
+    return await serve_gateway(await make_system())
+
+
+async def store_job(system: System, state: str) -> str:
+    """A job as the jobs-manager leaves it in ``state``, with its outputs archived."""
+    names = {
+        "CREATED": ["create"],
+        "RUNNING": ["create", "run"],
+        "FINISHED": ["create", "run", "finish"],
+    }[state]
+    events = [history_event(name, {}, domain="sd2e.org") for name in names]
+    body = {
+        "uuid": JOB,
+        "pipeline_uuid": PIPELINE,
+        "archive_path": ARCHIVE,
+        "archive_system": SYSTEM,
+        "archive_patterns": [],
+        "data": {},
+        "derived_from": [],
+        "generated_by": [PIPELINE],
+        "history": events,
+        "last_event": names[-1],
+        "state": state,
+        "session": "casual-bass",
+        "updated": events[-1]["date"],
+        "created": events[0]["date"],
+        "owner": "user:alice",
+    }
+    await system.store.create_document("jobs", body, message_id=f"create-{JOB}")
+    for name, content in OUTPUTS.items():
+        await system.storage.write_bytes(SYSTEM, f"{ARCHIVE}/{name}", content)
+    return system.update_tokens.issue(JOB)
+
+
+async def stored_job(system: System) -> dict[str, Any]:
+    job = await system.store.get_document("jobs", JOB)
+    assert job is not None
+    return job.body
+
+
+async def completed(served: Served, response: Any) -> dict[str, Any]:
+    execution = await served.wait_reply(response)
+    assert execution["status"] == "COMPLETE", execution["error"]
+    return execution
+
+
+# -- jobs-manager: "Update Job State" and "HTTP Authentication" -------------------------------
+
+
+async def test_finish_event_as_json_with_a_bearer_token(
+    make_system: Any, serve_gateway: ServeGateway, bus_backend: str
+) -> None:
+    served = await serve_gateway(await make_system(bus=bus_backend))
+    token = await store_job(served.system, "RUNNING")
+
+    # curl -XPOST -H "Authorization: Bearer ..." --data '{"uuid": ..., "token": ..., "name":
+    # "finish"}' https://<tenantUrl>/actors/v2/<actorId>/messages
+    response = await served.client.post(
+        "/actors/v2/jobs-manager/messages",
+        content=f'{{"uuid": "{JOB}", \\\n"token": "{token}",\\\n"name": "finish"}}'.replace(
+            "\\\n", ""
+        ),
+        headers=CURL | served.bearer("alice"),
+    )
+
+    execution = await completed(served, response)
+    assert execution["result"]["state"] == "FINISHED"
+    job = await stored_job(served.system)
+    assert (job["state"], job["last_event"]) == ("FINISHED", "finish")
+    assert job["history"][-1]["name"] == "finish"
+
+
+async def test_finish_event_as_url_parameters_attaches_the_body_as_data(docs: Served) -> None:
+    token = await store_job(docs.system, "RUNNING")
+
+    # curl -XPOST --data '{"arbitrary": "key value data"}' \
+    #   .../messages?uuid=<job>&event=finish&token=<token>
+    response = await docs.client.post(
+        f"/actors/v2/jobs-manager/messages?uuid={JOB}&event=finish&token={token}",
+        content=b'{"arbitrary": "key value data"}',
+        headers=CURL | docs.bearer("alice"),
+    )
+
+    await completed(docs, response)
+    job = await stored_job(docs.system)
+    assert job["state"] == "FINISHED"
+    assert job["history"][-1]["name"] == "finish"
+    assert job["history"][-1]["data"] == {"arbitrary": "key value data"}
+
+
+async def test_finish_event_with_a_nonce_instead_of_a_bearer_token(docs: Served) -> None:
+    token = await store_job(docs.system, "RUNNING")
+    nonce = await docs.new_nonce("jobs-manager", user="alice", maxUses=1)
+
+    # curl -XPOST --data '{"arbitrary": "key value data"}' \
+    #   .../messages?uuid=<job>&name=finish&token=<token>&x-nonce=TACC_XXXXxxxxYz
+    response = await docs.client.post(
+        f"/actors/v2/jobs-manager/messages?uuid={JOB}&name=finish&token={token}&x-nonce={nonce}",
+        content=b'{"arbitrary": "key value data"}',
+        headers=CURL,
+    )
+
+    execution = await completed(docs, response)
+    assert execution["sender"] == "nonce:alice"
+    job = await stored_job(docs.system)
+    assert job["state"] == "FINISHED"
+    assert job["history"][-1]["data"] == {"arbitrary": "key value data"}
+
+
+async def test_compute_service_callback_to_the_webhook_url(docs: Served) -> None:
+    """The Agave job record posted to the job's callback URL (``build_webhook``'s shape)."""
+    token = await store_job(docs.system, "CREATED")
+    nonce = await docs.new_nonce("jobs-manager", user="alice")
+    record = {
+        "id": "6215836452521078295-242ac11b-0001-007",
+        "appId": "tacobot9000-0.1.0u1",
+        "executionSystem": "hpc-tacc-stampede2",
+        "owner": "alice",
+        "archivePath": ARCHIVE,
+        "archiveSystem": SYSTEM,
+        "status": "RUNNING",
+        "inputs": {},
+        "parameters": {},
+        "_links": {"self": {"href": "https://api.example.org/jobs/v2/6215836452521078295"}},
+        "retries": 0,
+    }
+
+    response = await docs.client.post(
+        f"/actors/v2/jobs-manager/messages?x-nonce={nonce}&token={token}&uuid={JOB}"
+        "&session=casual-bass&status=${JOB_STATUS}",
+        json=record,
+    )
+
+    await completed(docs, response)
+    job = await stored_job(docs.system)
+    assert (job["state"], job["last_event"]) == ("RUNNING", "run")
+    run_data = job["history"][-1]["data"]
+    assert run_data["appId"] == "tacobot9000-0.1.0u1"
+    assert "_links" not in run_data
+
+
+async def test_a_wrong_update_token_ends_the_execution_as_error(docs: Served) -> None:
+    await store_job(docs.system, "RUNNING")
+
+    response = await docs.client.post(
+        f"/actors/v2/jobs-manager/messages?uuid={JOB}&event=finish&token=0dc73dc3ff39b49a",
+        headers=docs.bearer("alice"),
+    )
+
+    execution = await docs.wait_reply(response)
+    assert execution["status"] == "ERROR"
+    assert "token" in execution["error"]
+    assert (await stored_job(docs.system))["state"] == "RUNNING"
+
+
+# -- jobs-indexer: "Index Request as JSON" and "as URL Params" --------------------------------
+
+
+async def indexed_files(served: Served, response: Any) -> list[dict[str, Any]]:
+    """Wait for the index execution and the ``indexed`` it sends; the job's files."""
+    execution = await completed(served, response)
+    follow_up = await served.system.wait(execution_id_for(f"{execution['message_id']}.1"))
+    assert follow_up["status"] == "COMPLETE", follow_up["error"]
+    job = await stored_job(served.system)
+    assert job["state"] == "FINISHED"
+    assert [e["name"] for e in job["history"]][-2:] == ["index", "indexed"]
+    return await served.system.store.find_files(generated_by=JOB)
+
+
+async def test_index_request_as_json_with_url_encoded_filters_at_level_2(docs: Served) -> None:
+    token = await store_job(docs.system, "FINISHED")
+    request = (
+        f'{{"uuid": "{JOB}", "name": "index", "filters": ["sample%5C.uw_biofab%5C.141715", '
+        f'"sample-uw_biofab-141715"], "level": "2", "token": "{token}"}}'
+    )
+
+    response = await docs.client.post(
+        "/actors/v2/jobs-indexer/messages", content=request, headers=CURL | docs.bearer()
+    )
+
+    files = await indexed_files(docs, response)
+    assert sorted(f["name"] for f in files) == MATCHING
+    assert {f["level"] for f in files} == {"2"}
+    assert {f["uuid"] for f in files} == {file_uuid(name) for name in MATCHING}
+
+
+async def test_index_request_as_url_parameters_with_a_filters_body(docs: Served) -> None:
+    token = await store_job(docs.system, "FINISHED")
+
+    # curl -XPOST .../messages?uuid=<job>&level=2&token=<token>&name=index \
+    #   --data '{"filters": ["sample.uw_biofab.141715", "sample-uw_biofab-141715"]}'
+    response = await docs.client.post(
+        f"/actors/v2/jobs-indexer/messages?uuid={JOB}&level=2&token={token}&name=index",
+        content=b'{"filters": ["sample.uw_biofab.141715", "sample-uw_biofab-141715"]}',
+        headers=CURL | docs.bearer(),
+    )
+
+    files = await indexed_files(docs, response)
+    assert sorted(f["name"] for f in files) == MATCHING
+    assert {f["level"] for f in files} == {"2"}

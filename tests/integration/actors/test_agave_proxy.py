@@ -1,0 +1,539 @@
+"""The agave-proxy through the runtime: launch requests as the documentation sends them."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import json
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pipelinejobs.actors.agave_proxy import AgaveProxy
+from pipelinejobs.actors.base import ActorContext, Message
+from pipelinejobs.actors.ledger import history_event, record_job_event, record_pipeline_event
+from pipelinejobs.app import System
+from pipelinejobs.catalog import load_catalog
+from pipelinejobs.compute.port import ComputeJob, ComputeRejected, ComputeService
+from pipelinejobs.domain.archive import archive_hash_of_data, archive_hash_of_linkage, archive_path
+from pipelinejobs.domain.identifiers import pipeline_uuid, typed_uuid
+from pipelinejobs.errors import NonceRejected
+from pipelinejobs.executions import execution_id_for, utc_now
+from pipelinejobs.storage.local import LocalStorage
+from pipelinejobs.submission import submit
+
+DOMAIN = "sd2e.org"
+APP = "tacobot9000-0.1.0u1"
+CATALOG = Path(__file__).parents[2] / "fixtures" / "catalog.json"
+JOB_DEFINITION: dict[str, Any] = {
+    "appId": APP,
+    "name": "TACObot job",
+    "inputs": {"file1": "agave://data.tacc.cloud/examples/tacobot/test1.txt"},
+    "parameters": {"salsa": True, "avocado": False, "cheese": True},
+    "maxRunTime": "01:00:00",
+}
+LAUNCH: dict[str, Any] = {
+    "parameters": {"sample_id": "sample.tacc.abcde"},
+    "job_definition": JOB_DEFINITION,
+}
+INSTANCED = re.compile(r"[a-z]+-[a-z]+-\d{8}T\d{6}Z")
+
+
+def uid(text: str, kind: str) -> str:
+    return typed_uuid(text, kind, domain=DOMAIN)
+
+
+def launch(**changes: Any) -> dict[str, Any]:
+    message = copy.deepcopy(LAUNCH)
+    message.update(changes)
+    return message
+
+
+class FakeCompute(ComputeService):
+    """Records submissions; refuses them when told to; may run a hook as the job starts."""
+
+    def __init__(self, apps: tuple[str, ...] = (APP,)) -> None:
+        self.apps = set(apps)
+        self.submitted: list[dict[str, Any]] = []
+        self.refusal: str | None = None
+        self.on_submit: Any = None
+
+    async def app_exists(self, app_id: str) -> bool:
+        return app_id in self.apps
+
+    async def submit(self, job_definition: Mapping[str, Any]) -> ComputeJob:
+        if self.refusal is not None:
+            raise ComputeRejected(self.refusal)
+        self.submitted.append(copy.deepcopy(dict(job_definition)))
+        number = len(self.submitted)
+        job = ComputeJob(
+            id=f"job-{number}",
+            status="PENDING",
+            link=f"https://compute.example/jobs/v2/job-{number}",
+        )
+        if self.on_submit is not None:
+            await self.on_submit(job_definition)
+        return job
+
+    async def status(self, job_id: str) -> ComputeJob:
+        raise ComputeRejected(f"no job {job_id}")
+
+    async def cancel(self, job_id: str) -> None:
+        return None
+
+
+class CountingProxy(AgaveProxy):
+    """The real proxy, counting finished deliveries so a test can wait for a redelivery."""
+
+    def __init__(self, storage: LocalStorage, compute: ComputeService | None) -> None:
+        super().__init__(storage, compute)
+        self.handled = 0
+        self.progressed = asyncio.Event()
+
+    async def handle(self, message: Message, ctx: ActorContext) -> Mapping[str, Any] | None:
+        try:
+            return await super().handle(message, ctx)
+        finally:
+            self.handled += 1
+            self.progressed.set()
+
+
+async def add_pipeline(
+    system: System, app_id: str = APP, *, name: str = "TACObot", retired: bool = False
+) -> str:
+    components = [{"id": app_id, "inputs": [], "parameters": [], "outputs": [], "name": name}]
+    uuid = pipeline_uuid(components, domain=DOMAIN)
+    created = history_event("create", {}, domain=DOMAIN)
+    body = {
+        "uuid": uuid,
+        "name": name,
+        "description": "",
+        "components": components,
+        "processing_levels": ["1"],
+        "collections_levels": [],
+        "pipeline_type": "primary-etl",
+        "accepts": ["*"],
+        "produces": ["*"],
+        "state": "ACTIVE",
+        "history": [created],
+        "last_event": "create",
+        "created": created["date"],
+        "updated": created["date"],
+        "owner": "user:local",
+    }
+    document, _ = await system.store.create_document("pipelines", body, message_id=f"c-{uuid}")
+    if retired:
+        await record_pipeline_event(
+            system.store,
+            document,
+            "retire",
+            {},
+            {"state": "RETIRED"},
+            message_id=f"r-{uuid}",
+            domain=DOMAIN,
+        )
+    return uuid
+
+
+async def proxy_system(
+    make_system: Any,
+    tmp_path: Path,
+    *,
+    bus: str = "embedded",
+    compute: FakeCompute | None = None,
+    proxy_class: type[AgaveProxy] = AgaveProxy,
+    with_compute: bool = True,
+) -> tuple[System, AgaveProxy, FakeCompute, LocalStorage]:
+    compute = compute or FakeCompute()
+    storage = LocalStorage(tmp_path / "storage")
+    proxy = proxy_class(storage, compute if with_compute else None)
+    system = await make_system(bus=bus, actors=[proxy])
+    await load_catalog(system.store, json.loads(CATALOG.read_text()), domain=DOMAIN)
+    return system, proxy, compute, storage
+
+
+async def run(system: System, document: Any) -> dict[str, Any]:
+    return await system.wait(await system.send("agave-proxy", document))
+
+
+async def job_count(system: System) -> int:
+    return await system.store.count_documents("jobs")
+
+
+# -- the documentation's launch ------------------------------------------------------------
+async def test_launch_linked_to_a_sample(make_system, bus_backend, tmp_path):
+    system, _, compute, storage = await proxy_system(make_system, tmp_path, bus=bus_backend)
+    pipeline = await add_pipeline(system)
+
+    execution = await run(system, LAUNCH)
+
+    assert execution["status"] == "COMPLETE", execution["error"]
+    reply = execution["result"]
+    job = await system.store.get_document("jobs", reply["uuid"])
+    assert job is not None
+    body = job.body
+    sample = uid("sample.tacc.abcde", "sample")
+    assert body["derived_from"] == sorted(
+        uid(f"measurement.tacc.{n}", "measurement") for n in ("1234", "2345")
+    )
+    prefix = "/".join(
+        [
+            "/products/v2",
+            pipeline.replace("-", ""),
+            archive_hash_of_linkage([sample]),
+            archive_hash_of_data(JOB_DEFINITION),
+        ]
+    )
+    directory = body["archive_path"].removeprefix(prefix + "/")
+    assert directory.startswith(body["session"] + "-")
+    assert INSTANCED.fullmatch(directory)
+    assert body["data"] == JOB_DEFINITION
+    assert body["pipeline_uuid"] == pipeline
+    assert body["generated_by"] == [pipeline]
+    assert body["archive_system"] == "data-sd2e-community"
+    assert body["archive_patterns"] == [{"level": "1", "patterns": []}]
+    assert body["agent"] == "http://127.0.0.1:8000/actors/v2/agave-proxy"
+    assert body["task"] == f"{body['agent']}/executions/{execution['id']}"
+    assert body["owner"] == "user:local"
+    assert body["state"] == "RUNNING"
+    assert [event["name"] for event in body["history"]] == ["create", "run"]
+    assert body["history"][0]["data"] == JOB_DEFINITION
+    assert body["history"][1]["data"] == {
+        "job_link": "https://compute.example/jobs/v2/job-1",
+        "job_id": "job-1",
+    }
+
+    token = system.update_tokens.issue(job.uuid)
+    assert reply["token"] == token
+    assert reply["job_id"] == "job-1"
+    assert reply["archive_path"] == body["archive_path"]
+    [submitted] = compute.submitted
+    assert submitted["archive"] is True
+    assert submitted["archivePath"] == body["archive_path"]
+    assert submitted["archiveSystem"] == "data-sd2e-community"
+    [notification] = submitted["notifications"]
+    assert notification["event"] == "*"
+    assert notification["persistent"] is True
+    url = notification["url"]
+    assert url == reply["callback"]
+    assert url.startswith("http://127.0.0.1:8000/actors/v2/jobs-manager/messages?")
+    assert f"uuid={job.uuid}" in url
+    assert f"token={token}" in url
+    assert f"session={body['session']}" in url
+    assert url.endswith("&status=${JOB_STATUS}")
+    nonce_id = re.search(r"x-nonce=([^&]+)", url).group(1)  # type: ignore[union-attr]
+    nonce = await system.store.get_nonce(nonce_id)
+    assert nonce is not None
+    assert (nonce["actor"], nonce["level"], nonce["max_uses"]) == ("jobs-manager", 2, -1)
+    assert nonce["owner"] == "user:local"
+    assert job.uuid in nonce["description"]
+    await system.store.redeem_nonce(nonce_id, actor="jobs-manager", level=2, now=utc_now())
+    with pytest.raises(NonceRejected):
+        await system.store.redeem_nonce(nonce_id, actor="pipelines-manager", level=2, now=utc_now())
+
+    assert await storage.list_files("data-sd2e-community", body["archive_path"]) == []
+    assert storage.local_path("data-sd2e-community", body["archive_path"]).is_dir()
+    logs = "\n".join(execution["logs"])
+    assert f"Created job {job.uuid} with update token {token}" in logs
+    assert f"Launched job {job.uuid} as compute job job-1" in logs
+
+
+async def test_measurement_and_sample_link_measurements_under_the_sample_path(
+    make_system, tmp_path
+):
+    system, _, _, _ = await proxy_system(make_system, tmp_path)
+    pipeline = await add_pipeline(system)
+    message = launch(
+        parameters={"sample_id": "sample.tacc.abcde", "measurement_id": ["measurement.tacc.2345"]},
+        instanced=False,
+    )
+
+    execution = await run(system, message)
+
+    assert execution["status"] == "COMPLETE", execution["error"]
+    job = await system.store.get_document("jobs", execution["result"]["uuid"])
+    assert job is not None
+    assert job.body["derived_from"] == [uid("measurement.tacc.2345", "measurement")]
+    assert job.body["archive_path"] == archive_path(
+        pipeline, [uid("sample.tacc.abcde", "sample")], JOB_DEFINITION, domain=DOMAIN
+    )
+
+
+async def test_experiment_links_its_samples_and_names_the_path(make_system, tmp_path):
+    system, _, _, _ = await proxy_system(make_system, tmp_path)
+    pipeline = await add_pipeline(system)
+
+    execution = await run(
+        system, launch(parameters={"experiment_id": "experiment.tacc.10001"}, instanced=False)
+    )
+
+    assert execution["status"] == "COMPLETE", execution["error"]
+    job = await system.store.get_document("jobs", execution["result"]["uuid"])
+    assert job is not None
+    assert job.body["derived_from"] == sorted(
+        [uid("sample.tacc.abcde", "sample"), uid("sample.tacc.fghij", "sample")]
+    )
+    assert job.body["archive_path"] == archive_path(
+        pipeline, [uid("experiment.tacc.10001", "experiment")], JOB_DEFINITION, domain=DOMAIN
+    )
+
+
+async def test_not_instanced_has_no_instanced_directory(make_system, tmp_path):
+    system, _, compute, _ = await proxy_system(make_system, tmp_path)
+    pipeline = await add_pipeline(system)
+
+    execution = await run(system, launch(instanced=False))
+
+    assert execution["status"] == "COMPLETE", execution["error"]
+    expected = archive_path(
+        pipeline, [uid("sample.tacc.abcde", "sample")], JOB_DEFINITION, domain=DOMAIN
+    )
+    assert execution["result"]["archive_path"] == expected
+    assert compute.submitted[0]["archivePath"] == expected
+
+
+async def test_archive_uri_chooses_path_and_storage_system(make_system, tmp_path):
+    system, _, compute, storage = await proxy_system(make_system, tmp_path)
+    await add_pipeline(system)
+
+    execution = await run(
+        system, launch(archive_path="agave://data-projects/products/custom/tacobot/")
+    )
+
+    assert execution["status"] == "COMPLETE", execution["error"]
+    assert execution["result"]["archive_system"] == "data-projects"
+    assert execution["result"]["archive_path"] == "/products/custom/tacobot"
+    assert compute.submitted[0]["archiveSystem"] == "data-projects"
+    assert compute.submitted[0]["archivePath"] == "/products/custom/tacobot"
+    assert storage.local_path("data-projects", "/products/custom/tacobot").is_dir()
+
+
+async def test_message_data_processing_level_and_patterns_are_recorded(make_system, tmp_path):
+    system, _, _, _ = await proxy_system(make_system, tmp_path)
+    await add_pipeline(system)
+    message = launch(
+        data={"alpha": 0.5, "name": "renamed"},
+        processing_level="2",
+        index_patterns=[r"\.csv$"],
+    )
+
+    execution = await run(system, message)
+
+    assert execution["status"] == "COMPLETE", execution["error"]
+    job = await system.store.get_document("jobs", execution["result"]["uuid"])
+    assert job is not None
+    assert job.body["data"] == {**JOB_DEFINITION, "alpha": 0.5, "name": "renamed"}
+    assert job.body["archive_patterns"] == [{"level": "2", "patterns": [r"\.csv$"]}]
+
+
+async def test_user_notifications_are_kept_beside_the_callback(make_system, tmp_path):
+    system, _, compute, _ = await proxy_system(make_system, tmp_path)
+    await add_pipeline(system)
+    mine = {"event": "FINISHED", "url": "mailto:me@example.org", "persistent": False}
+
+    execution = await run(
+        system, launch(job_definition={**JOB_DEFINITION, "notifications": [mine]})
+    )
+
+    assert execution["status"] == "COMPLETE", execution["error"]
+    notifications = compute.submitted[0]["notifications"]
+    assert notifications[0] == mine
+    assert notifications[1]["url"] == execution["result"]["callback"]
+
+
+# -- refusals --------------------------------------------------------------------------------
+async def test_unknown_catalog_ids_are_named_and_nothing_is_created(make_system, tmp_path):
+    system, _, compute, _ = await proxy_system(make_system, tmp_path)
+    await add_pipeline(system)
+    message = launch(
+        parameters={
+            "sample_id": ["sample.tacc.abcde", "sample.tacc.nosuch"],
+            "measurement_id": "measurement.tacc.missing",
+        }
+    )
+
+    execution = await run(system, message)
+
+    assert execution["status"] == "ERROR"
+    assert "sample.tacc.nosuch" in execution["error"]
+    assert "measurement.tacc.missing" in execution["error"]
+    assert await job_count(system) == 0
+    assert compute.submitted == []
+    assert await system.store.list_nonces("jobs-manager") == []
+
+
+async def test_unknown_app_is_refused(make_system, tmp_path):
+    system, _, compute, _ = await proxy_system(make_system, tmp_path)
+    await add_pipeline(system, "ghost-1.0")
+
+    execution = await run(system, launch(job_definition={**JOB_DEFINITION, "appId": "ghost-1.0"}))
+
+    assert execution["status"] == "ERROR"
+    assert "'ghost-1.0' is not an app of the compute service" in execution["error"]
+    assert await job_count(system) == 0
+    assert compute.submitted == []
+
+
+async def test_app_without_an_active_pipeline_is_refused(make_system, tmp_path):
+    system, _, compute, _ = await proxy_system(make_system, tmp_path)
+    await add_pipeline(system, retired=True)
+
+    execution = await run(system, LAUNCH)
+
+    assert execution["status"] == "ERROR"
+    assert f"no ACTIVE pipeline has a component with id '{APP}'" in execution["error"]
+    assert "register the app as a pipeline component" in execution["error"]
+    assert await job_count(system) == 0
+    assert compute.submitted == []
+
+
+async def test_app_in_two_active_pipelines_is_ambiguous(make_system, tmp_path):
+    system, _, _, _ = await proxy_system(make_system, tmp_path)
+    first = await add_pipeline(system, name="one")
+    second = await add_pipeline(system, name="two")
+
+    execution = await run(system, LAUNCH)
+
+    assert execution["status"] == "ERROR"
+    assert first in execution["error"]
+    assert second in execution["error"]
+
+
+async def test_without_a_compute_service_launches_are_refused(make_system, tmp_path):
+    system, _, _, _ = await proxy_system(make_system, tmp_path, with_compute=False)
+    await add_pipeline(system)
+
+    execution = await run(system, LAUNCH)
+
+    assert execution["status"] == "ERROR"
+    assert "no compute service configured" in execution["error"]
+
+
+async def test_malformed_launch_is_refused_by_schema(make_system, tmp_path):
+    system, _, _, _ = await proxy_system(make_system, tmp_path)
+
+    execution = await run(system, {"job_definition": JOB_DEFINITION})
+
+    assert execution["status"] == "ERROR"
+    assert "parameters" in execution["error"]
+    assert len(await system.bus.dead_letters("agave-proxy")) == 1
+
+
+async def test_refused_submission_fails_the_job_with_the_reason(make_system, tmp_path):
+    compute = FakeCompute()
+    compute.refusal = "queue 'normal' does not exist on hpc-tacc-stampede2"
+    system, _, _, _ = await proxy_system(make_system, tmp_path, compute=compute)
+    await add_pipeline(system)
+
+    execution = await run(system, LAUNCH)
+
+    assert execution["status"] == "ERROR"
+    assert "queue 'normal' does not exist" in execution["error"]
+    [job] = await system.store.find_documents("jobs")
+    assert job.body["state"] == "FAILED"
+    assert [event["name"] for event in job.body["history"]] == ["create", "fail"]
+    assert job.body["history"][1]["data"] == {
+        "error": "queue 'normal' does not exist on hpc-tacc-stampede2"
+    }
+
+
+# -- idempotence and races -------------------------------------------------------------------
+async def redeliver(system: System, proxy: CountingProxy, document: Any, times: int) -> None:
+    expected = proxy.handled + times
+    for _ in range(times):
+        await submit(
+            system.store,
+            system.bus,
+            "agave-proxy",
+            body=json.dumps(document).encode(),
+            message_id="launch-1",
+            sender="user:local",
+        )
+    async with asyncio.timeout(30):
+        while proxy.handled < expected:
+            await proxy.progressed.wait()
+            proxy.progressed.clear()
+
+
+async def test_redelivered_launch_creates_one_job_and_submits_once(
+    make_system, bus_backend, tmp_path
+):
+    system, proxy, compute, _ = await proxy_system(
+        make_system, tmp_path, bus=bus_backend, proxy_class=CountingProxy
+    )
+    await add_pipeline(system)
+
+    await redeliver(system, proxy, LAUNCH, times=2)  # type: ignore[arg-type]
+
+    execution = await system.wait(execution_id_for("launch-1"))
+    assert execution["status"] == "COMPLETE", execution["error"]
+    assert len(compute.submitted) == 1
+    [job] = await system.store.find_documents("jobs")
+    assert [event["name"] for event in job.body["history"]] == ["create", "run"]
+    assert execution["result"]["job_id"] == "job-1"
+    assert execution["result"]["callback"] == compute.submitted[0]["notifications"][0]["url"]
+    assert len(await system.store.list_nonces("jobs-manager")) == 1
+
+
+async def test_redelivered_failed_launch_is_not_submitted_again(make_system, tmp_path):
+    compute = FakeCompute()
+    compute.refusal = "app is disabled"
+    system, proxy, _, _ = await proxy_system(
+        make_system, tmp_path, compute=compute, proxy_class=CountingProxy
+    )
+    await add_pipeline(system)
+
+    await redeliver(system, proxy, LAUNCH, times=1)  # type: ignore[arg-type]
+    compute.refusal = None
+    await redeliver(system, proxy, LAUNCH, times=2)  # type: ignore[arg-type]
+
+    assert compute.submitted == []
+    [job] = await system.store.find_documents("jobs")
+    assert [event["name"] for event in job.body["history"]] == ["create", "fail"]
+    execution = await system.wait(execution_id_for("launch-1"))
+    assert "app is disabled" in execution["error"]
+
+
+async def test_same_request_again_after_the_job_ran_is_refused(make_system, tmp_path):
+    system, _, compute, _ = await proxy_system(make_system, tmp_path)
+    await add_pipeline(system)
+    first = await run(system, LAUNCH)
+
+    again = await run(system, LAUNCH)
+
+    assert first["status"] == "COMPLETE"
+    assert again["status"] == "ERROR"
+    assert f"job {first['result']['uuid']} already exists" in again["error"]
+    assert "is RUNNING" in again["error"]
+    assert len(compute.submitted) == 1
+
+
+async def test_callbacks_that_arrive_before_run_is_recorded_win(make_system, tmp_path):
+    compute = FakeCompute()
+    system, _, _, _ = await proxy_system(make_system, tmp_path, compute=compute)
+    await add_pipeline(system)
+
+    async def finish_at_once(definition: Mapping[str, Any]) -> None:
+        uuid = re.search(r"uuid=([0-9a-f-]+)", definition["notifications"][0]["url"]).group(1)  # type: ignore[union-attr]
+        for event in ("run", "finish"):
+            await record_job_event(
+                system.store,
+                uuid,
+                event,
+                {"status": event},
+                message_id=f"cb-{event}",
+                domain=DOMAIN,
+            )
+
+    compute.on_submit = finish_at_once
+
+    execution = await run(system, LAUNCH)
+
+    assert execution["status"] == "COMPLETE", execution["error"]
+    [job] = await system.store.find_documents("jobs")
+    assert job.body["state"] == "FINISHED"
+    assert [event["name"] for event in job.body["history"]] == ["create", "run", "finish"]
+    assert execution["result"]["job_id"] == "job-1"
+    assert any("is already FINISHED" in line for line in execution["logs"])

@@ -1,0 +1,702 @@
+"""The jobs-manager through the runtime: job events in every accepted form, tokens, reset,
+automatic indexing, and the agents' ``create`` action."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pytest
+from pipelinejobs.actors.base import ActorContext, Message
+from pipelinejobs.actors.jobs_indexer import JobsIndexer
+from pipelinejobs.actors.jobs_manager import JobsManager
+from pipelinejobs.actors.ledger import history_event
+from pipelinejobs.app import System
+from pipelinejobs.catalog import load_catalog
+from pipelinejobs.domain.identifiers import UUIDType, pipeline_uuid, typed_uuid, uuid_type
+from pipelinejobs.executions import execution_id_for
+from pipelinejobs.storage.local import LocalStorage
+from pipelinejobs.store.port import StoredDocument
+from pipelinejobs.submission import submit
+
+WAIT_LIMIT = 30.0
+"""Seconds to wait for a redelivery before the test fails (a guard, not a timing check)."""
+ALIAS = "jobs-manager"
+DOMAIN = "sd2e.org"
+SYSTEM = "data-sd2e-community"
+COMPONENTS = [{"id": "tacobot9000-0.1.0u1", "inputs": {}, "parameters": {}}]
+PIPELINE = pipeline_uuid(COMPONENTS)
+JOB = "1073f4ff-c2b9-5190-bd9a-e6a406d9796a"  # the documentation's finish example
+ARCHIVE = "/products/v2/106bd127e2d257acb9be11ed06042e68/PAVpwrObxp5YjYRvrJOd5yVp/casual-bass"
+PATTERNS = [
+    {"level": "2", "patterns": [r"\.png$"]},
+    {"level": "3", "patterns": [r"\.csv$"]},
+]
+CATALOG = Path(__file__).parents[2] / "fixtures" / "catalog.json"
+AGAVE_JOB: dict[str, Any] = {
+    "id": "7381691026605150696-242ac11b-0001-007",
+    "name": "TACObot job",
+    "owner": "tacobot",
+    "appId": "tacobot9000-0.1.0u1",
+    "executionSystem": "hpc-tacc-stampede2",
+    "archive": True,
+    "archivePath": ARCHIVE,
+    "archiveSystem": "data-tacc-cloud",
+    "status": "RUNNING",
+    "inputs": {"file1": "agave://data.tacc.cloud/examples/tacobot/test1.txt"},
+    "parameters": {"avocado": False, "cheese": True, "salsa": True},
+    "retries": 0,
+    "localId": "12345",
+    "_links": {"self": {"href": "https://api.tacc.cloud/jobs/v2/7381691026605150696"}},
+}
+
+
+class IndexerRecorder:
+    """Stands in for the jobs-indexer: records what it is sent."""
+
+    alias: ClassVar[str] = "jobs-indexer"
+
+    def __init__(self) -> None:
+        self.received: list[Message] = []
+
+    async def handle(self, message: Message, ctx: ActorContext) -> Mapping[str, Any] | None:
+        self.received.append(message)
+        return {"received": len(self.received)}
+
+
+@pytest.fixture
+def storage(tmp_path: Path) -> LocalStorage:
+    return LocalStorage(tmp_path / "storage")
+
+
+@pytest.fixture
+def indexer() -> IndexerRecorder:
+    return IndexerRecorder()
+
+
+async def start(
+    make_system: Any,
+    storage: LocalStorage,
+    indexer: IndexerRecorder | None = None,
+    bus: str = "embedded",
+    **settings: Any,
+) -> System:
+    actors: list[Any] = [JobsManager(storage=storage)]
+    if indexer is not None:
+        actors.append(indexer)
+    system: System = await make_system(bus=bus, actors=actors, **settings)
+    return system
+
+
+async def add_job(
+    system: System,
+    *,
+    state: str = "RUNNING",
+    uuid: str = JOB,
+    archive_patterns: list[dict[str, Any]] | None = None,
+) -> str:
+    """A job as an agent leaves it: created, and possibly moved on to ``state``."""
+    names = {"CREATED": ["create"], "RUNNING": ["create", "run"]}.get(
+        state, ["create", "run", "finish"]
+    )
+    events = [history_event(name, {}, domain=DOMAIN) for name in names]
+    body = {
+        "uuid": uuid,
+        "pipeline_uuid": PIPELINE,
+        "archive_path": ARCHIVE,
+        "archive_system": SYSTEM,
+        "archive_patterns": archive_patterns or [],
+        "data": {},
+        "derived_from": [],
+        "generated_by": [PIPELINE],
+        "history": events,
+        "last_event": names[-1],
+        "session": "casual-bass",
+        "state": state,
+        "agent": None,
+        "task": None,
+        "owner": "user:agent",
+        "created": events[0]["date"],
+        "updated": events[-1]["date"],
+    }
+    await system.store.create_document("jobs", body, message_id=f"create-{uuid}")
+    return uuid
+
+
+def token(system: System, uuid: str = JOB) -> str:
+    return system.update_tokens.issue(uuid)
+
+
+def admin(system: System) -> str:
+    return system.admin_tokens.issue(time.time())
+
+
+async def run(
+    system: System, document: Any = None, *, sender: str | None = "user:local", **context: str
+) -> dict[str, Any]:
+    execution_id = await system.send(ALIAS, document, context=context or None, sender=sender)
+    return await system.wait(execution_id)
+
+
+async def job(system: System, uuid: str = JOB) -> StoredDocument:
+    document = await system.store.get_document("jobs", uuid)
+    assert document is not None
+    return document
+
+
+async def history(system: System, uuid: str = JOB) -> list[tuple[str, dict[str, Any]]]:
+    return [(event["name"], event["data"]) for event in (await job(system, uuid)).body["history"]]
+
+
+def logged(execution: dict[str, Any], level: str, text: str) -> bool:
+    return any(line.endswith(f" {level} {text}") for line in execution["logs"])
+
+
+async def refused(system: System, execution: dict[str, Any]) -> str:
+    """The reason of a refused message, checked to be on the execution and the dead letter."""
+    assert execution["status"] == "ERROR", execution["result"]
+    reasons = [dead.reason for dead in await system.bus.dead_letters(ALIAS)]
+    assert execution["error"] in reasons
+    return str(execution["error"])
+
+
+async def indexer_barrier(system: System, indexer: IndexerRecorder) -> list[dict[str, Any]]:
+    """Everything the indexer got before a marker sent after it on the job's partition."""
+    await system.wait(await system.send("jobs-indexer", {"uuid": JOB, "marker": True}))
+    documents = [message.document for message in indexer.received]
+    assert documents[-1] == {"uuid": JOB, "marker": True}
+    return documents[:-1]
+
+
+async def test_documented_finish_event(
+    make_system: Any, bus_backend: str, storage: LocalStorage
+) -> None:
+    system = await start(make_system, storage, bus=bus_backend)
+    await add_job(system)
+
+    execution = await run(system, {"uuid": JOB, "name": "finish", "token": token(system)})
+
+    assert execution["status"] == "COMPLETE", execution["error"]
+    assert execution["result"] == {
+        "uuid": JOB,
+        "event": "finish",
+        "state": "FINISHED",
+        "last_event": "finish",
+    }
+    assert logged(execution, "INFO", f"Job {JOB} finish: RUNNING -> FINISHED")
+    body = (await job(system)).body
+    assert (body["state"], body["last_event"]) == ("FINISHED", "finish")
+    finish = body["history"][-1]
+    assert sorted(finish) == ["data", "date", "name", "uuid"]
+    assert (finish["name"], finish["data"]) == ("finish", {})
+    assert uuid_type(finish["uuid"]) is UUIDType.PIPELINEJOB_EVENT
+    assert body["updated"] == finish["date"]
+
+
+async def test_event_data_and_case_insensitive_names_with_url_token(
+    make_system: Any, storage: LocalStorage
+) -> None:
+    system = await start(make_system, storage)
+    await add_job(system)
+
+    execution = await run(
+        system, {"uuid": JOB, "name": "UPDATE", "data": {"progress": 0.5}}, token=token(system)
+    )
+
+    assert execution["status"] == "COMPLETE", execution["error"]
+    assert execution["result"]["event"] == "update"
+    assert (await history(system))[-1] == ("update", {"progress": 0.5})
+    assert (await job(system)).body["state"] == "RUNNING"
+
+
+async def test_url_parameter_event_attaches_the_body_as_data(
+    make_system: Any, bus_backend: str, storage: LocalStorage
+) -> None:
+    system = await start(make_system, storage, bus=bus_backend)
+    await add_job(system)
+
+    execution = await run(
+        system,
+        {"arbitrary": "key value data"},
+        uuid=JOB,
+        event="Finish",
+        token=token(system),
+        note="outputs archived",
+    )
+
+    assert execution["status"] == "COMPLETE", execution["error"]
+    assert execution["result"]["state"] == "FINISHED"
+    assert (await history(system))[-1] == (
+        "finish",
+        {"arbitrary": "key value data", "note": "outputs archived"},
+    )
+
+
+async def test_url_parameter_event_with_empty_body_and_name_parameter(
+    make_system: Any, storage: LocalStorage
+) -> None:
+    system = await start(make_system, storage)
+    await add_job(system)
+
+    execution = await run(system, None, uuid=JOB, name="fail", token=token(system))
+
+    assert execution["status"] == "COMPLETE", execution["error"]
+    assert (await history(system))[-1] == ("fail", {})
+    assert (await job(system)).body["state"] == "FAILED"
+
+
+async def test_compute_callback_running_records_the_job_record_without_private_fields(
+    make_system: Any, bus_backend: str, storage: LocalStorage
+) -> None:
+    system = await start(make_system, storage, bus=bus_backend)
+    await add_job(system, state="CREATED")
+
+    execution = await run(
+        system, AGAVE_JOB, uuid=JOB, token=token(system), status="${JOB_STATUS}", session="x"
+    )
+
+    assert execution["status"] == "COMPLETE", execution["error"]
+    assert execution["result"]["state"] == "RUNNING"
+    assert logged(execution, "INFO", f"Job {JOB} run: CREATED -> RUNNING")
+    name, data = (await history(system))[-1]
+    assert name == "run"
+    private = {"_links", "retries", "localId"}
+    assert data == {key: value for key, value in AGAVE_JOB.items() if key not in private}
+
+
+async def test_compute_callback_failed_records_status_and_description(
+    make_system: Any, storage: LocalStorage
+) -> None:
+    system = await start(make_system, storage)
+    await add_job(system)
+    record = {**AGAVE_JOB, "status": "FAILED", "lastStatusMessage": "Out of tortillas"}
+
+    execution = await run(system, record, uuid=JOB, token=token(system), status="failed")
+
+    assert execution["status"] == "COMPLETE", execution["error"]
+    assert execution["result"]["state"] == "FAILED"
+    assert (await history(system))[-1] == (
+        "fail",
+        {"status": "FAILED", "description": "Out of tortillas"},
+    )
+
+
+async def test_compute_callback_status_parameter_decides_over_the_body(
+    make_system: Any, storage: LocalStorage
+) -> None:
+    system = await start(make_system, storage)
+    await add_job(system)
+    record = {**AGAVE_JOB, "status": "RUNNING"}
+
+    execution = await run(system, record, uuid=JOB, token=token(system), status="QUEUED")
+
+    assert execution["status"] == "COMPLETE", execution["error"]
+    assert (await history(system))[-1] == ("resource", {"status": "QUEUED", "description": None})
+
+
+async def test_status_url_parameter_with_another_body_maps_the_status_to_the_event(
+    make_system: Any, storage: LocalStorage
+) -> None:
+    system = await start(make_system, storage)
+    await add_job(system)
+
+    execution = await run(system, {"id": "job-1"}, uuid=JOB, token=token(system), status="finished")
+
+    assert execution["status"] == "COMPLETE", execution["error"]
+    assert (await history(system))[-1] == ("finish", {"id": "job-1", "status": "FINISHED"})
+
+
+async def test_forbidden_transition_is_refused_naming_state_and_allowed_events(
+    make_system: Any, bus_backend: str, storage: LocalStorage
+) -> None:
+    system = await start(make_system, storage, bus=bus_backend)
+    await add_job(system, state="FINISHED")
+    before = await job(system)
+
+    execution = await run(system, {"uuid": JOB, "name": "run", "token": token(system)})
+
+    reason = await refused(system, execution)
+    assert "event 'run' is not allowed in state FINISHED" in reason
+    assert "allowed events: finish, index, indexed, validate, retire, reset" in reason
+    after = await job(system)
+    assert (after.version, after.body) == (before.version, before.body)
+    [dead] = await system.bus.dead_letters(ALIAS)
+    assert json.loads(dead.envelope.body)["name"] == "run"
+
+
+async def test_unknown_event_is_refused_by_the_state_machine(
+    make_system: Any, storage: LocalStorage
+) -> None:
+    system = await start(make_system, storage)
+    await add_job(system)
+
+    as_document = await run(system, {"uuid": JOB, "name": "explode", "token": token(system)})
+    as_parameters = await run(system, {}, uuid=JOB, event="explode", token=token(system))
+
+    for execution in (as_document, as_parameters):
+        reason = await refused(system, execution)
+        assert "event 'explode' is not allowed in state RUNNING" in reason
+        assert "allowed events: run, update, resource, fail, finish, reset" in reason
+    assert [name for name, _ in await history(system)] == ["create", "run"]
+
+
+async def test_create_event_from_a_user_is_refused(make_system: Any, storage: LocalStorage) -> None:
+    system = await start(make_system, storage)
+    await add_job(system, state="CREATED")
+
+    execution = await run(system, {"uuid": JOB, "name": "create", "token": token(system)})
+
+    reason = await refused(system, execution)
+    assert "reserved for agents; send action=create to create a job" in reason
+    assert [name for name, _ in await history(system)] == ["create"]
+
+
+async def test_wrong_or_missing_token_is_refused_and_nothing_written(
+    make_system: Any, bus_backend: str, storage: LocalStorage
+) -> None:
+    system = await start(make_system, storage, bus=bus_backend)
+    await add_job(system)
+    other = system.update_tokens.issue(typed_uuid("another job", UUIDType.PIPELINEJOB))
+    before = await job(system)
+
+    wrong = await run(system, {"uuid": JOB, "name": "finish", "token": other})
+    missing = await run(system, {"arbitrary": 1}, uuid=JOB, event="finish")
+
+    wrong_reason = await refused(system, wrong)
+    assert f"token for job {JOB} is not valid" in wrong_reason
+    assert token(system) not in wrong_reason
+    assert f"token for job {JOB} is missing" in await refused(system, missing)
+    after = await job(system)
+    assert (after.version, after.body) == (before.version, before.body)
+
+
+async def test_reset_needs_an_admin_token_and_empties_the_archive_path(
+    make_system: Any, storage: LocalStorage
+) -> None:
+    system = await start(make_system, storage)
+    await add_job(system, state="FINISHED")
+    await storage.write_bytes(SYSTEM, f"{ARCHIVE}/out/taco.png", b"\x89PNG")
+
+    with_update_token = await run(system, {"uuid": JOB, "name": "reset", "token": token(system)})
+    reason = await refused(system, with_update_token)
+    assert "event 'reset' needs an admin token" in reason
+    assert "update token, which is not enough" in reason
+    assert "pipelinejobs admin-token" in reason
+    assert await storage.list_files(SYSTEM, ARCHIVE) == [f"{ARCHIVE}/out/taco.png"]
+
+    reset = await run(
+        system, {"uuid": JOB, "name": "reset", "token": admin(system), "data": {"why": "rerun"}}
+    )
+
+    assert reset["status"] == "COMPLETE", reset["error"]
+    assert reset["result"]["state"] == "RESET"
+    assert await storage.list_files(SYSTEM, ARCHIVE) == []
+    assert storage.local_path(SYSTEM, ARCHIVE).is_dir()
+    assert (await history(system))[-1] == ("reset", {"why": "rerun"})
+
+
+async def test_reset_leaves_a_shallow_archive_path_alone(
+    make_system: Any, storage: LocalStorage
+) -> None:
+    system = await start(make_system, storage)
+    await add_job(system, state="FAILED")
+    shallow = "/products/v2"
+    job_document = await job(system)
+    await system.store.append_event(
+        "jobs",
+        JOB,
+        expected_version=job_document.version,
+        event=history_event("update", {}, domain=DOMAIN),
+        changes={"archive_path": shallow},
+        message_id="move-archive",
+    )
+    await storage.write_bytes(SYSTEM, f"{shallow}/other-job/out.csv", b"a,b\n")
+
+    execution = await run(system, {"uuid": JOB, "name": "reset", "token": admin(system)})
+
+    assert execution["status"] == "COMPLETE", execution["error"]
+    assert execution["result"]["state"] == "RESET"
+    assert await storage.list_files(SYSTEM, shallow) == [f"{shallow}/other-job/out.csv"]
+    assert any("was not emptied" in line for line in execution["logs"])
+
+
+async def test_ready_needs_an_admin_token_and_returns_the_job_to_created(
+    make_system: Any, storage: LocalStorage
+) -> None:
+    system = await start(make_system, storage)
+    await add_job(system, state="RESET")
+
+    with_update_token = await run(system, {}, uuid=JOB, event="ready", token=token(system))
+    assert "event 'ready' needs an admin token" in await refused(system, with_update_token)
+    assert (await job(system)).body["state"] == "RESET"
+
+    ready = await run(system, {}, uuid=JOB, event="ready", token=admin(system))
+
+    assert ready["status"] == "COMPLETE", ready["error"]
+    assert ready["result"] == {
+        "uuid": JOB,
+        "event": "ready",
+        "state": "CREATED",
+        "last_event": "ready",
+    }
+
+
+async def test_redelivered_reset_empties_the_archive_path_again(
+    make_system: Any, storage: LocalStorage
+) -> None:
+    system = await start(make_system, storage)
+    await add_job(system, state="FAILED")
+    body = json.dumps({"uuid": JOB, "name": "reset", "token": admin(system)}).encode()
+    await system.wait(await submit(system.store, system.bus, ALIAS, body=body, message_id="m-r"))
+    await storage.write_bytes(SYSTEM, f"{ARCHIVE}/left-over.csv", b"a,b\n")
+
+    execution_id = await submit(system.store, system.bus, ALIAS, body=body, message_id="m-r")
+    execution = await wait_for_lines(system, execution_id, "Action selected: reset", count=2)
+
+    assert execution["status"] == "COMPLETE", execution["error"]
+    assert await storage.list_files(SYSTEM, ARCHIVE) == []
+    assert [name for name, _ in await history(system)].count("reset") == 1
+
+
+async def test_finish_sends_the_first_archive_pattern_to_the_indexer(
+    make_system: Any, bus_backend: str, storage: LocalStorage, indexer: IndexerRecorder
+) -> None:
+    system = await start(make_system, storage, indexer, bus=bus_backend)
+    await add_job(system, archive_patterns=PATTERNS)
+
+    execution = await run(system, {"uuid": JOB, "name": "finish", "token": token(system)})
+
+    assert execution["status"] == "COMPLETE", execution["error"]
+    assert await indexer_barrier(system, indexer) == [
+        {
+            "uuid": JOB,
+            "name": "index",
+            "token": token(system),
+            "level": "2",
+            "filters": [r"\.png$"],
+        }
+    ]
+    assert indexer.received[0].sender == "actor:jobs-manager"
+
+
+async def test_finish_gets_the_job_indexed_by_the_real_indexer(
+    make_system: Any, storage: LocalStorage
+) -> None:
+    system = await make_system(actors=[JobsManager(storage=storage), JobsIndexer(storage=storage)])
+    await add_job(system, archive_patterns=PATTERNS)
+    for name in ("taco.png", "taco.csv"):
+        await storage.write_bytes(SYSTEM, f"{ARCHIVE}/{name}", b"x")
+
+    execution = await run(system, {"uuid": JOB, "name": "finish", "token": token(system)})
+
+    indexed = await wait_for_execution(system, f"{execution['message_id']}.1.1")
+    assert indexed["status"] == "COMPLETE", indexed["error"]
+    assert [name for name, _ in await history(system)] == [
+        "create",
+        "run",
+        "finish",
+        "index",
+        "indexed",
+    ]
+    files = await system.store.find_files(generated_by=JOB)
+    assert [(file["name"], file["level"]) for file in files] == [(f"{ARCHIVE}/taco.png", "2")]
+
+
+async def test_finish_without_archive_patterns_or_with_auto_index_off_sends_nothing(
+    make_system: Any, storage: LocalStorage, indexer: IndexerRecorder
+) -> None:
+    system = await start(make_system, storage, indexer, auto_index=False)
+    await add_job(system, archive_patterns=PATTERNS)
+    await add_job(system, uuid=typed_uuid("no patterns", UUIDType.PIPELINEJOB))
+
+    for uuid in (JOB, typed_uuid("no patterns", UUIDType.PIPELINEJOB)):
+        execution = await run(
+            system, {"uuid": uuid, "name": "finish", "token": token(system, uuid)}
+        )
+        assert execution["status"] == "COMPLETE", execution["error"]
+
+    assert await indexer_barrier(system, indexer) == []
+
+
+async def test_redelivered_finish_sends_the_index_request_again(
+    make_system: Any, storage: LocalStorage, indexer: IndexerRecorder
+) -> None:
+    system = await start(make_system, storage, indexer)
+    await add_job(system, archive_patterns=PATTERNS)
+    body = json.dumps({"uuid": JOB, "name": "finish", "token": token(system)}).encode()
+    await system.wait(await submit(system.store, system.bus, ALIAS, body=body, message_id="m-f"))
+
+    execution_id = await submit(system.store, system.bus, ALIAS, body=body, message_id="m-f")
+    execution = await wait_for_lines(system, execution_id, f"Job {JOB} finish", count=2)
+
+    assert execution["status"] == "COMPLETE", execution["error"]
+    assert logged(
+        execution, "INFO", f"Job {JOB} finish was already recorded for this message; state FINISHED"
+    )
+    received = await indexer_barrier(system, indexer)
+    assert [document["name"] for document in received] == ["index", "index"]
+    assert {message.message_id for message in indexer.received[:2]} == {"m-f.1"}
+    assert [name for name, _ in await history(system)].count("finish") == 1
+
+
+async def test_index_and_indexed_events_are_forwarded_to_the_indexer(
+    make_system: Any, storage: LocalStorage, indexer: IndexerRecorder
+) -> None:
+    system = await start(make_system, storage, indexer)
+    await add_job(system, state="FINISHED")
+    filters = ["sample.uw_biofab.141715", "sample-uw_biofab-141715"]
+
+    index = await run(
+        system, {"filters": filters}, uuid=JOB, level="2", token=token(system), name="index"
+    )
+    indexed = await run(system, {"uuid": JOB, "name": "indexed", "token": admin(system)})
+
+    for execution, event in ((index, "index"), (indexed, "indexed")):
+        assert execution["status"] == "COMPLETE", execution["error"]
+        assert execution["result"]["forwarded_to"] == "jobs-indexer"
+        assert execution["result"]["event"] == event
+    assert await indexer_barrier(system, indexer) == [
+        {"uuid": JOB, "name": "index", "token": token(system), "level": "2", "filters": filters},
+        {"uuid": JOB, "name": "indexed", "token": token(system)},
+    ]
+    assert [name for name, _ in await history(system)] == ["create", "run", "finish"]
+
+
+async def test_documented_index_request_sent_to_the_manager_is_forwarded(
+    make_system: Any, storage: LocalStorage, indexer: IndexerRecorder
+) -> None:
+    system = await start(make_system, storage, indexer)
+    await add_job(system, state="FINISHED")
+    request = {
+        "uuid": JOB,
+        "name": "index",
+        "filters": ["sample%5C.uw_biofab%5C.141715", "sample-uw_biofab-141715"],
+        "level": "2",
+        "token": token(system),
+    }
+
+    execution = await run(system, request)
+
+    assert execution["status"] == "COMPLETE", execution["error"]
+    assert await indexer_barrier(system, indexer) == [request]
+
+
+async def test_index_with_a_bad_level_is_refused_before_forwarding(
+    make_system: Any, storage: LocalStorage, indexer: IndexerRecorder
+) -> None:
+    system = await start(make_system, storage, indexer)
+    await add_job(system, state="FINISHED")
+
+    execution = await run(system, {}, uuid=JOB, level="7", token=token(system), event="index")
+
+    assert "$.level" in await refused(system, execution)
+    assert await indexer_barrier(system, indexer) == []
+
+
+@pytest.mark.parametrize(
+    ("document", "context", "problem"),
+    [
+        ({}, {}, "message is not a job event the jobs-manager accepts"),
+        ({"uuid": JOB}, {}, "'name' is a required property"),
+        ({"uuid": JOB, "name": "finish", "extra": 1}, {}, "accepted forms"),
+        ({"uuid": "not-a-uuid", "name": "finish"}, {}, "$.uuid"),
+        ({"uuid": JOB, "name": "finish"}, {"event": "run"}, "give it in one place"),
+        ({"uuid": JOB, "name": "finish"}, {"uuid": PIPELINE}, "give it in one place"),
+        (AGAVE_JOB, {"token": "0123456789abcdef"}, "the uuid parameter is missing"),
+        ({}, {"uuid": PIPELINE, "event": "finish"}, "expected a pipelinejob UUID"),
+    ],
+)
+async def test_messages_that_fit_no_form_are_refused_naming_the_problem(
+    make_system: Any,
+    storage: LocalStorage,
+    document: dict[str, Any],
+    context: dict[str, str],
+    problem: str,
+) -> None:
+    system = await start(make_system, storage)
+    await add_job(system)
+
+    execution = await run(system, document, **context)
+
+    assert problem in await refused(system, execution)
+    assert [name for name, _ in await history(system)] == ["create", "run"]
+
+
+async def test_event_for_an_unknown_job_is_not_found(
+    make_system: Any, storage: LocalStorage
+) -> None:
+    system = await start(make_system, storage)
+    uuid = typed_uuid("never created", UUIDType.PIPELINEJOB)
+
+    execution = await run(system, {"uuid": uuid, "name": "run", "token": token(system, uuid)})
+
+    assert f"no job with uuid {uuid}" in await refused(system, execution)
+
+
+async def test_create_action_makes_a_managed_job_for_an_authenticated_agent(
+    make_system: Any, storage: LocalStorage
+) -> None:
+    system = await start(make_system, storage)
+    await load_catalog(system.store, json.loads(CATALOG.read_text()), domain=DOMAIN)
+    await add_pipeline(system)
+    request = {"action": "create", "pipeline_uuid": PIPELINE, "sample_id": "sample.tacc.abcde"}
+
+    anonymous = await run(system, request, sender=None)
+    created = await run(system, request, sender="user:agent")
+
+    assert "needs an authenticated sender" in await refused(system, anonymous)
+    assert created["status"] == "COMPLETE", created["error"]
+    uuid = created["result"]["uuid"]
+    assert created["result"]["token"] == token(system, uuid)
+    assert logged(created, "DEBUG", "Action selected: create")
+    assert [name for name, _ in await history(system, uuid)] == ["create"]
+
+    run_event = await run(system, {"uuid": uuid, "name": "run", "token": token(system, uuid)})
+    assert run_event["result"]["state"] == "RUNNING"
+
+
+async def add_pipeline(system: System) -> None:
+    created = history_event("create", {}, domain=DOMAIN)
+    body = {
+        "uuid": PIPELINE,
+        "name": "TACObot",
+        "components": COMPONENTS,
+        "state": "ACTIVE",
+        "history": [created],
+        "last_event": "create",
+        "created": created["date"],
+        "updated": created["date"],
+        "owner": "user:local",
+    }
+    await system.store.create_document("pipelines", body, message_id=f"c-{PIPELINE}")
+
+
+async def wait_for_lines(
+    system: System, execution_id: str, text: str, *, count: int
+) -> dict[str, Any]:
+    """The execution once ``count`` of its log lines contain ``text`` (one per delivery)."""
+    deadline = time.monotonic() + WAIT_LIMIT
+    while True:
+        execution = await system.store.get_execution(execution_id)
+        assert execution is not None
+        lines = [line for line in execution["logs"] if text in line]
+        if len(lines) >= count and execution["status"] in ("COMPLETE", "ERROR"):
+            return execution
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{count} log lines with {text!r} not seen: {execution['logs']}")
+        await asyncio.sleep(0.02)
+
+
+async def wait_for_execution(system: System, message_id: str) -> dict[str, Any]:
+    """The finished execution of a follow-up message, which exists once it is delivered."""
+    execution_id = execution_id_for(message_id)
+    deadline = time.monotonic() + WAIT_LIMIT
+    while await system.store.get_execution(execution_id) is None:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"follow-up {message_id} was never delivered")
+        await asyncio.sleep(0.02)
+    return await system.wait(execution_id)
