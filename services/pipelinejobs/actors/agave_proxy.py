@@ -74,6 +74,11 @@ class AgaveProxy:
         self.compute = compute
         self._rng = rng or random.Random()  # noqa: S311 (session names are not secrets)
 
+    def check(self, message: Message) -> None:
+        """What the gateway checks before accepting the message (HTTP 422 instead of ERROR)."""
+        registry().validate(message.document, LAUNCH_SCHEMA)
+        _checked_job_definition(message.document["job_definition"])
+
     async def handle(self, message: Message, ctx: ActorContext) -> Mapping[str, Any] | None:
         document = message.document
         registry().validate(document, LAUNCH_SCHEMA)

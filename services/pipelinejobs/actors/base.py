@@ -79,7 +79,12 @@ class ActorContext:
 
 
 class Actor(Protocol):
-    """An actor: one alias, one handler."""
+    """An actor: one alias, one handler.
+
+    An actor may also define ``check(message) -> None``: the synchronous part of its
+    validation (form, schema, filters), which the gateway runs before accepting a message so
+    a malformed one is refused with HTTP 422 instead of becoming an ERROR execution later.
+    """
 
     alias: ClassVar[str]
 

@@ -50,6 +50,13 @@ class JobsIndexer:
     def __init__(self, storage: Storage) -> None:
         self.storage = storage
 
+    def check(self, message: Message) -> None:
+        """What the gateway checks before accepting the message (HTTP 422 instead of ERROR):
+        the request's schema and, for ``index``, that every filter compiles."""
+        request = request_of(message)
+        if request["name"] == "index":
+            compile_filters(request.get("filters"))
+
     async def handle(self, message: Message, ctx: ActorContext) -> Mapping[str, Any] | None:
         request = request_of(message)
         action = request["name"]

@@ -76,6 +76,13 @@ class JobsManager:
     def __init__(self, storage: Storage) -> None:
         self.storage = storage
 
+    def check(self, message: Message) -> None:
+        """What the gateway checks before accepting the message (HTTP 422 instead of ERROR)."""
+        if message.document.get("action") == "create":
+            registry().validate(message.document, "pipelinejob_create")
+        else:
+            event_request(message)
+
     async def handle(self, message: Message, ctx: ActorContext) -> Mapping[str, Any] | None:
         if message.document.get("action") == "create":
             ctx.log.debug("Action selected: create")

@@ -86,6 +86,10 @@ class PipelinesManager:
 
     alias: ClassVar[str] = "pipelines-manager"
 
+    def check(self, message: Message) -> None:
+        """What the gateway checks before accepting the message (HTTP 422 instead of ERROR)."""
+        request_of(message)
+
     async def handle(self, message: Message, ctx: ActorContext) -> Mapping[str, Any] | None:
         request = request_of(message)
         action = type(request).__name__.lower()

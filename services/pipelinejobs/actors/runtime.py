@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pipelinejobs.actors.base import Actor, ActorContext, Message
-from pipelinejobs.bus.port import Bus, Delivery, Subscription
+from pipelinejobs.bus.port import Bus, Delivery, Envelope, Subscription
 from pipelinejobs.domain.tokens import AdminTokens, UpdateTokens
 from pipelinejobs.errors import PermanentError, TransientError, VersionConflict
 from pipelinejobs.executions import ExecutionStatus, execution_id_for, new_execution, utc_now
@@ -81,23 +81,7 @@ class Runtime:
         envelope = delivery.envelope
         execution_id = envelope.headers.get("execution_id") or execution_id_for(envelope.message_id)
         log = ExecutionLog(execution_id, actor.alias)
-        await self.store.save_execution(
-            new_execution(
-                message_id=envelope.message_id,
-                actor=actor.alias,
-                sender=envelope.headers.get("sender"),
-                message_type=envelope.message_type,
-            )
-            | {"id": execution_id}
-        )
-        await self.store.update_execution(
-            execution_id,
-            fields={
-                "status": ExecutionStatus.RUNNING.value,
-                "started": utc_now(),
-                "attempts": delivery.attempt,
-            },
-        )
+        await self._mark_running(envelope, actor.alias, execution_id, delivery.attempt)
         try:
             message = Message(
                 document=decode_document(
@@ -134,6 +118,27 @@ class Runtime:
             log_lines=log.take(),
         )
         await delivery.ack()
+
+    async def _mark_running(
+        self, envelope: Envelope, alias: str, execution_id: str, attempt: int
+    ) -> None:
+        """RUNNING, in one write: an update of the gateway's SUBMITTED record, or a new record
+        for a message published by an actor (a follow-up) or straight to the bus."""
+        running = {
+            "status": ExecutionStatus.RUNNING.value,
+            "started": utc_now(),
+            "attempts": attempt,
+        }
+        if await self.store.get_execution(execution_id) is not None:
+            await self.store.update_execution(execution_id, fields=running)
+            return
+        execution = new_execution(
+            message_id=envelope.message_id,
+            actor=alias,
+            sender=envelope.headers.get("sender"),
+            message_type=envelope.message_type,
+        )
+        await self.store.save_execution(execution | running | {"id": execution_id})
 
     async def _run_handler(
         self, actor: Actor, message: Message, execution_id: str, log: ExecutionLog

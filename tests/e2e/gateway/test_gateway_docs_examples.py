@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from gateway_harness import Served, ServeGateway
+from gateway_harness import Served, ServeGateway, assert_problem
 from pipelinejobs.actors.ledger import history_event
 from pipelinejobs.app import System
 from pipelinejobs.domain.identifiers import UUIDType, file_uuid, typed_uuid
@@ -232,3 +232,31 @@ async def test_index_request_as_url_parameters_with_a_filters_body(docs: Served)
     files = await indexed_files(docs, response)
     assert sorted(f["name"] for f in files) == MATCHING
     assert {f["level"] for f in files} == {"2"}
+
+
+async def test_schema_errors_are_refused_with_422_before_anything_is_queued(docs: Served) -> None:
+    """The actors' synchronous checks run in the gateway: each problem names its JSON path."""
+    response = await docs.client.post(
+        "/actors/v2/jobs-manager/messages",
+        json={"uuid": "not-a-job-uuid", "name": "finish", "token": "0dc73dc3ff39b49a"},
+        headers=docs.bearer(),
+    )
+    problem = assert_problem(response, 422)
+    assert any("$.uuid" in line for line in problem["errors"]), problem
+
+    response = await docs.client.post(
+        f"/actors/v2/jobs-indexer/messages?uuid={JOB}&name=index&token=0dc73dc3ff39b49a",
+        json={"filters": ["(unclosed"]},
+        headers=docs.bearer(),
+    )
+    assert_problem(response, 422, "filters[0]")
+
+    response = await docs.client.post(
+        "/actors/v2/pipelines-manager/messages",
+        json={"name": "no components"},
+        headers=docs.bearer(),
+    )
+    problem = assert_problem(response, 422)
+    assert any("components" in line for line in problem["errors"]), problem
+    for actor in ("jobs-manager", "jobs-indexer", "pipelines-manager"):
+        assert await docs.system.bus.dead_letters(actor) == []  # nothing reached an actor

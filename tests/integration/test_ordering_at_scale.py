@@ -1,0 +1,105 @@
+"""10,000 events for 100 jobs through RabbitMQ to 4 consumers: every history complete, in
+publish order, without duplicates (issue 3's acceptance test).
+
+Four independent systems share one bus namespace and one store (like four ``pipelinejobs
+actor jobs-manager`` processes); a fifth only publishes. Events go out in batches with pipelined
+publisher confirms, as a busy gateway would send them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid as uuidlib
+from typing import Any
+
+import pytest
+
+from pipelinejobs.actors.jobs_manager import JobsManager
+from pipelinejobs.actors.ledger import history_event
+from pipelinejobs.bus.port import Envelope
+from pipelinejobs.domain.identifiers import UUIDType, typed_uuid
+from pipelinejobs.executions import execution_id_for
+
+pytestmark = [pytest.mark.rabbitmq, pytest.mark.slow]
+
+JOBS = 100
+EVENTS_PER_JOB = 100
+CONSUMERS = 4
+PIPELINE = typed_uuid("ordering at scale", UUIDType.PIPELINE)
+
+
+async def create_running_job(system: Any, uuid: str) -> None:
+    events = [history_event(name, {}, domain="sd2e.org") for name in ("create", "run")]
+    body = {
+        "uuid": uuid,
+        "pipeline_uuid": PIPELINE,
+        "archive_path": f"/products/v2/{uuid}",
+        "archive_system": "data-sd2e-community",
+        "archive_patterns": [],
+        "data": {},
+        "history": events,
+        "state": "RUNNING",
+        "last_event": "run",
+        "updated": events[-1]["date"],
+    }
+    await system.store.create_document("jobs", body, message_id=f"create-{uuid}")
+
+
+async def test_ten_thousand_events_keep_per_job_order_across_four_consumers(
+    make_system: Any, tmp_path: Any
+) -> None:
+    namespace = f"test-{uuidlib.uuid4().hex[:12]}"
+    shared = {"bus": "rabbitmq", "data_dir": tmp_path / "shared", "bus_namespace": namespace}
+    publisher = await make_system(aliases=[], **shared)  # publishes, consumes nothing
+    consumers = [
+        await make_system(actors=[JobsManager(storage=publisher.storage)], **shared)
+        for _ in range(CONSUMERS)
+    ]
+    jobs = [typed_uuid(f"ordering job {n}", UUIDType.PIPELINEJOB) for n in range(JOBS)]
+    await asyncio.gather(*(create_running_job(publisher, job) for job in jobs))
+
+    # Interleave the jobs' events, as many senders would; each job's events keep their order.
+    envelopes = []
+    for seq in range(EVENTS_PER_JOB):
+        for job in jobs:
+            message_id = f"{job}-{seq}"
+            document = {
+                "uuid": job,
+                "name": "update",
+                "token": publisher.update_tokens.issue(job),
+                "data": {"seq": seq},
+            }
+            envelopes.append(
+                Envelope(
+                    actor="jobs-manager",
+                    body=json.dumps(document).encode(),
+                    message_id=message_id,
+                    partition_key=job,
+                    headers={"execution_id": execution_id_for(message_id), "sender": "user:t"},
+                )
+            )
+    for start in range(0, len(envelopes), 500):
+        await publisher.bus.publish(envelopes[start : start + 500])
+
+    deadline = time.monotonic() + 600
+    while True:
+        counts = [
+            len(doc.body["history"])
+            for doc in await publisher.store.find_documents("jobs", {}, limit=JOBS)
+        ]
+        if sum(counts) == JOBS * (2 + EVENTS_PER_JOB):
+            break
+        assert time.monotonic() < deadline, f"only {sum(counts) - 2 * JOBS} events applied"
+        await asyncio.sleep(0.5)
+
+    for job in jobs:
+        stored = await publisher.store.get_document("jobs", job)
+        assert stored is not None
+        history = stored.body["history"]
+        assert [event["name"] for event in history[:2]] == ["create", "run"]
+        assert [event["data"]["seq"] for event in history[2:]] == list(range(EVENTS_PER_JOB))
+        assert stored.version == 1 + EVENTS_PER_JOB
+    assert await publisher.bus.dead_letters("jobs-manager") == []
+    assert len(consumers) == CONSUMERS
