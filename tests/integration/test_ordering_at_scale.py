@@ -15,7 +15,6 @@ import uuid as uuidlib
 from typing import Any
 
 import pytest
-
 from pipelinejobs.actors.jobs_manager import JobsManager
 from pipelinejobs.actors.ledger import history_event
 from pipelinejobs.bus.port import Envelope
