@@ -44,7 +44,7 @@ proto: install
 
 ## bench: benchmarks, as ratios against a baseline measured in the same process
 bench: install services
-	$(PY) -m pytest tests/benchmarks -q -p no:randomly --benchmark-only 2>/dev/null || $(PY) -m pytest tests/benchmarks -q
+	$(PY) tests/benchmarks/run.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
