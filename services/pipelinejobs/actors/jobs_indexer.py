@@ -16,10 +16,10 @@ which the job recognizes as already applied.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
+from pipelinejobs.actors.authorization import authorize
 from pipelinejobs.actors.base import ActorContext, Message
 from pipelinejobs.actors.filters import compile_filters, filters_from_parameter
 from pipelinejobs.actors.ledger import load, record_job_event
@@ -27,7 +27,7 @@ from pipelinejobs.domain.archive import normalize_archive_path
 from pipelinejobs.domain.filetypes import infer_filetype
 from pipelinejobs.domain.identifiers import UUIDType, file_uuid, require_uuid
 from pipelinejobs.domain.states import JobEvent
-from pipelinejobs.errors import Conflict, InvalidInput, Unauthorized
+from pipelinejobs.errors import Conflict, InvalidInput
 from pipelinejobs.messages.schemas import registry
 from pipelinejobs.settings import Settings
 from pipelinejobs.storage.port import Storage
@@ -69,7 +69,7 @@ class JobsIndexer:
         job_uuid = require_uuid(request["uuid"], UUIDType.PIPELINEJOB)
         level = request.get("level", DEFAULT_LEVEL)
         filters = compile_filters(request.get("filters"))
-        _authorize(ctx, job_uuid, request.get("token"))
+        authorize(ctx, job_uuid, request.get("token"), noun="job")
         job = await load(ctx.store, "jobs", job_uuid)
         system, archive_path = _archive_of(job, ctx.settings)
         selected = filters.select(await self.storage.list_files(system, archive_path))
@@ -114,7 +114,7 @@ class JobsIndexer:
 
     async def _indexed(self, request: Mapping[str, Any], ctx: ActorContext) -> Mapping[str, Any]:
         job_uuid = require_uuid(request["uuid"], UUIDType.PIPELINEJOB)
-        _authorize(ctx, job_uuid, request.get("token"))
+        authorize(ctx, job_uuid, request.get("token"), noun="job")
         recorded = await record_job_event(
             ctx.store,
             job_uuid,
@@ -165,17 +165,6 @@ def request_of(message: Message) -> dict[str, Any]:
         )
     registry().validate(request, _SCHEMAS[action])
     return request
-
-
-def _authorize(ctx: ActorContext, job_uuid: str, token: str | None) -> None:
-    """The job's update token, or a current admin token, authorizes indexing."""
-    if ctx.update_tokens.verify(job_uuid, token) or ctx.admin_tokens.verify(token, time.time()):
-        return
-    problem = "is missing" if not token else "is not valid"
-    raise Unauthorized(
-        f"token for job {job_uuid} {problem}; send the job's update token (field or URL "
-        "parameter 'token') or a current admin token"
-    )
 
 
 def _archive_of(job: StoredDocument, settings: Settings) -> tuple[str, str]:
