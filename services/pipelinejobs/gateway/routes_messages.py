@@ -66,7 +66,7 @@ async def send_message(
     ] = None,
 ) -> MessageReply:
     gateway = gateway_of(request)
-    message_id = _message_id(x_message_id)
+    message_id = _message_id(x_message_id, principal.identity)
     body = await read_body(request, gateway.limits.max_bytes)
     incoming = incoming_message(
         body,
@@ -112,14 +112,16 @@ async def send_message(
     )
 
 
-def _message_id(given: str | None) -> str:
+def _message_id(given: str | None, sender: str) -> str:
+    """A new id, or the caller's own scoped to the caller: a retry with the same header is one
+    message, and no sender can collide with (and so suppress) another sender's message."""
     if given is None:
         return str(uuidlib.uuid4())
     if not 0 < len(given) <= MAX_MESSAGE_ID_LENGTH or not given.isprintable():
         raise InvalidInput(
             f"header X-Message-Id must be 1 to {MAX_MESSAGE_ID_LENGTH} printable characters"
         )
-    return given
+    return f"{sender}/{given}"
 
 
 async def _check(gateway: Gateway, alias: str, message: Message) -> None:

@@ -121,10 +121,15 @@ async def test_a_retried_request_with_its_message_id_is_one_execution(served: Se
     first = await served.client.post(MESSAGES, json={"n": 1}, headers=headers)
     second = await served.client.post(MESSAGES, json={"n": 1}, headers=headers)
 
-    expected = execution_id_for("client-message-42")
+    expected = execution_id_for("user:alice/client-message-42")
     assert first.json()["result"]["executionId"] == expected
     assert second.json()["result"]["executionId"] == expected
-    assert (await served.wait_reply(second))["message_id"] == "client-message-42"
+    assert (await served.wait_reply(second))["message_id"] == "user:alice/client-message-42"
+    # another sender's message with the same header is its own message
+    other = await served.client.post(
+        MESSAGES, json={"n": 1}, headers=headers | served.bearer("bob")
+    )
+    assert other.json()["result"]["executionId"] == execution_id_for("user:bob/client-message-42")
 
 
 async def test_configured_actor_id_reaches_its_actor(
@@ -231,7 +236,7 @@ async def test_the_actors_check_refuses_with_each_field_named(served: Served) ->
     problem = assert_problem(response, 422, "recorder_message")
     assert problem["errors"] == ["$.refuse: True is not allowed", "$.name: is required"]
     # Refused before submission: no execution was recorded.
-    assert await served.system.store.get_execution(execution_id_for("refused-1")) is None
+    assert await served.system.store.get_execution(execution_id_for("user:alice/refused-1")) is None
 
 
 async def test_body_over_the_limit_is_413_by_content_length_and_by_bytes_read(
@@ -262,7 +267,9 @@ async def test_bus_unavailable_is_503_and_nothing_is_half_accepted(served: Serve
 
     assert_problem(response, 503, "bus", "send the request again")
     assert int(response.headers["retry-after"]) > 0
-    execution = await served.system.store.get_execution(execution_id_for("during-outage"))
+    execution = await served.system.store.get_execution(
+        execution_id_for("user:alice/during-outage")
+    )
     assert execution is not None
     assert execution["status"] == "ERROR"
     assert "not accepted" in execution["error"]
