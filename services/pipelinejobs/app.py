@@ -12,7 +12,7 @@ import json
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from pipelinejobs.actors.base import Actor
 from pipelinejobs.actors.runtime import Runtime
@@ -31,7 +31,17 @@ from pipelinejobs.store.port import Store
 from pipelinejobs.submission import submit
 
 ACTOR_ALIASES = ("pipelines-manager", "jobs-manager", "jobs-indexer", "agave-proxy")
+AGAVE_PROXY = "agave-proxy"
 FINAL_STATUSES = frozenset({ExecutionStatus.COMPLETE.value, ExecutionStatus.ERROR.value})
+
+
+@runtime_checkable
+class Lifecycle(Protocol):
+    """A component with its own start and close (the compute services have them)."""
+
+    async def start(self) -> None: ...
+
+    async def close(self) -> None: ...
 
 
 @dataclass
@@ -50,9 +60,16 @@ class System:
     runtime: Runtime | None = None
 
     async def start(self, aliases: Sequence[str] | None = None) -> None:
-        """Connect store and bus; consume the queues of ``aliases`` (default: all actors)."""
+        """Connect store and bus; consume the queues of ``aliases`` (default: all actors).
+
+        The compute service is started where its one user, the agave-proxy, runs (a process
+        that only serves HTTP or runs another actor has no use for it).
+        """
         await self.store.start()
         await self.bus.start()
+        consumed = [actor.alias for actor in self.actors] if aliases is None else list(aliases)
+        if AGAVE_PROXY in consumed and isinstance(self.compute, Lifecycle):
+            await self.compute.start()
         self.runtime = Runtime(
             bus=self.bus,
             store=self.store,
@@ -65,6 +82,10 @@ class System:
             await self.runtime.start(aliases)
 
     async def close(self) -> None:
+        """Stop the compute service first (its last callbacks still find the actors), then stop
+        consuming (in-flight handlers finish), then disconnect bus and store."""
+        if isinstance(self.compute, Lifecycle):
+            await self.compute.close()
         if self.runtime is not None:
             await self.runtime.stop()
         await self.bus.close()
@@ -137,7 +158,11 @@ def build_system(
     storage: Storage | None = None,
     configure_logs: bool = False,
 ) -> System:
-    """Everything a process needs, from settings (environment by default)."""
+    """Everything a process needs, from settings (environment by default).
+
+    Without ``compute`` and ``actors``, the default actors get the configured compute service
+    (:func:`~pipelinejobs.compute.factory.create_compute`).
+    """
     settings = settings or Settings()
     if configure_logs:
         configure_logging(settings.log_level, json_lines=settings.log_json)
@@ -145,6 +170,12 @@ def build_system(
     from pipelinejobs.storage.local import LocalStorage
 
     storage = storage or LocalStorage(settings.data_dir / "storage")
+    if compute is None and actors is None:
+        # The default actors include the agave-proxy, which needs a compute service: the one
+        # configured (PIPELINEJOBS_COMPUTE_URL), else the embedded local execution system.
+        from pipelinejobs.compute.factory import create_compute
+
+        compute = create_compute(settings, storage)
     store = create_store(
         settings.mongodb_url.get_secret_value() if settings.mongodb_url else None,
         settings.data_dir,

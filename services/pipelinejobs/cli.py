@@ -1,0 +1,48 @@
+"""``pipelinejobs``: run the system, and talk to it.
+
+Run it: ``up`` (everything in one process), ``actor NAME`` and ``gateway`` (separate processes
+on RabbitMQ). Talk to it through the gateway: ``send``, ``logs``, ``pipelines``, ``jobs``,
+``nonce``, ``demo``. Operate it with this machine's secrets: ``catalog load``, ``token issue``,
+``admin-token``. Exit codes: 0 success, 1 refused (the reason is printed), 2 usage error,
+3 gateway (or store) unreachable.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from pipelinejobs.cli_actors import logs, nonce_app, send
+from pipelinejobs.cli_admin import admin_token, catalog_app, token_app
+from pipelinejobs.cli_demo import demo
+from pipelinejobs.cli_read import jobs_app, pipelines_app
+from pipelinejobs.cli_system import actor, gateway, up
+
+app = typer.Typer(
+    name="pipelinejobs",
+    help="Track data-processing pipelines and their jobs: run the system, and talk to it.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+    add_completion=False,
+)
+
+app.command(rich_help_panel="Run the system")(up)
+app.command(rich_help_panel="Run the system")(actor)
+app.command(rich_help_panel="Run the system")(gateway)
+app.command(rich_help_panel="Talk to actors")(send)
+app.command(rich_help_panel="Talk to actors")(logs)
+app.add_typer(nonce_app, name="nonce", rich_help_panel="Talk to actors")
+app.add_typer(pipelines_app, name="pipelines", rich_help_panel="Read and manage")
+app.add_typer(jobs_app, name="jobs", rich_help_panel="Read and manage")
+app.command(rich_help_panel="Read and manage")(demo)
+app.add_typer(catalog_app, name="catalog", rich_help_panel="Operate (local secrets)")
+app.add_typer(token_app, name="token", rich_help_panel="Operate (local secrets)")
+app.command("admin-token", rich_help_panel="Operate (local secrets)")(admin_token)
+
+
+def main() -> None:
+    """The console script's entry point."""
+    app()
+
+
+if __name__ == "__main__":
+    main()

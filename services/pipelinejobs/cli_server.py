@@ -1,0 +1,193 @@
+"""The server commands: ``up`` (everything in one process), ``actor NAME`` and ``gateway``.
+
+Shutdown on SIGINT or SIGTERM is graceful and ordered: the compute service stops first (a job
+still running ends STOPPED, and its last callbacks still reach the gateway and the actors), then
+the gateway stops taking requests and finishes those in flight, then the actors stop consuming
+and finish the messages in flight, then bus and store disconnect. A second signal abandons the
+graceful shutdown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import socket
+import sys
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import uvicorn
+
+from pipelinejobs.app import ACTOR_ALIASES, Lifecycle, System, build_system
+from pipelinejobs.compute.port import ComputeService
+from pipelinejobs.demo import DemoContent, install_apps, install_demo
+from pipelinejobs.gateway import create_app, server_for
+from pipelinejobs.settings import Settings
+
+PUBLIC_URL_VARIABLE = "PIPELINEJOBS_PUBLIC_URL"
+LOG_JSON_VARIABLE = "PIPELINEJOBS_LOG_JSON"
+_WILDCARD_HOSTS = {"", "0.0.0.0", "::"}  # noqa: S104 (recognized, not bound)
+
+
+class ManagedServer(uvicorn.Server):
+    """uvicorn without its own signal handling: the CLI orders the shutdown itself."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+@dataclass(frozen=True)
+class Running:
+    """A started system serving HTTP."""
+
+    system: System
+    url: str
+    demo: DemoContent | None
+    serving: asyncio.Task[None]
+    """The gateway's server; it ends only when told to, or when it fails."""
+
+
+def listening_socket(host: str, port: int) -> socket.socket:
+    """A socket bound to ``host:port`` (port 0: a free one); ``OSError`` says why not."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    sock.set_inheritable(True)
+    return sock
+
+
+def local_url(host: str, port: int) -> str:
+    """The URL this machine reaches ``host:port`` at (a wildcard host means the loopback)."""
+    reachable = "127.0.0.1" if host in _WILDCARD_HOSTS else host
+    if ":" in reachable:
+        reachable = f"[{reachable}]"
+    return f"http://{reachable}:{port}"
+
+
+def server_settings(
+    data_dir: Path | None, host: str | None, port: int | None, **overrides: object
+) -> Settings:
+    """Settings from the environment, with the command line's values on top.
+
+    The public URL (what compute services call back) follows ``--host``/``--port`` unless
+    ``PIPELINEJOBS_PUBLIC_URL`` sets it; process logs are console lines on a terminal unless
+    ``PIPELINEJOBS_LOG_JSON`` says otherwise.
+    """
+    settings = Settings()
+    values: dict[str, object] = dict(overrides)
+    if data_dir is not None:
+        values["data_dir"] = data_dir
+    values["host"] = host if host is not None else settings.host
+    values["port"] = port if port is not None else settings.port
+    if PUBLIC_URL_VARIABLE not in os.environ:
+        values["public_url"] = local_url(str(values["host"]), int(str(values["port"])))
+    if LOG_JSON_VARIABLE not in os.environ and sys.stderr.isatty():
+        values["log_json"] = False
+    return settings.model_copy(update=values)
+
+
+@contextlib.asynccontextmanager
+async def running_system(
+    settings: Settings,
+    sock: socket.socket,
+    *,
+    demo: bool,
+    compute: ComputeService | None = None,
+) -> AsyncIterator[Running]:
+    """Start the whole system and serve the gateway on ``sock``; stop it all in order."""
+    install_apps(Path(settings.data_dir) / "apps")
+    system = build_system(settings, compute=compute, configure_logs=True)
+    await system.start()
+    try:
+        content = await install_demo(system) if demo else None
+        host, port = sock.getsockname()[:2]
+        server = ManagedServer(server_for(create_app(system), host, port).config)
+        serving = asyncio.create_task(server.serve(sockets=[sock]), name="gateway")
+        try:
+            await _started(server, serving)
+            yield Running(system, settings.public_url.rstrip("/"), content, serving)
+        finally:
+            if isinstance(system.compute, Lifecycle):
+                await system.compute.close()
+            server.should_exit = True
+            await serving
+    finally:
+        await system.close()
+
+
+async def _started(server: uvicorn.Server, serving: asyncio.Task[None]) -> None:
+    while not server.started:
+        if serving.done():
+            serving.result()
+            raise RuntimeError("the gateway stopped while starting")
+        await asyncio.sleep(0.02)
+
+
+@contextlib.asynccontextmanager
+async def stop_signals() -> AsyncIterator[asyncio.Event]:
+    """An event set by the first SIGINT/SIGTERM. A second signal cancels the task running this
+    block, abandoning the graceful shutdown (``asyncio.CancelledError`` leaves ``asyncio.run``)."""
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    stop = asyncio.Event()
+
+    def on_signal() -> None:
+        if stop.is_set() and task is not None:
+            task.cancel()
+        stop.set()
+
+    installed = []
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(signum, on_signal)
+            installed.append(signum)
+    try:
+        yield stop
+    finally:
+        for signum in installed:
+            loop.remove_signal_handler(signum)
+
+
+async def consume(settings: Settings, aliases: list[str]) -> None:
+    """Run the consumers of ``aliases`` until a signal."""
+    async with stop_signals() as stop:
+        system = build_system(settings, configure_logs=True)
+        await system.start(aliases=aliases)
+        try:
+            await stop.wait()
+        finally:
+            await system.close()
+
+
+async def serve_gateway_only(settings: Settings, sock: socket.socket) -> None:
+    """The gateway alone: store and bus connected, no queue consumed."""
+    async with stop_signals() as stop:
+        system = build_system(settings, configure_logs=True)
+        await system.start(aliases=[])
+        try:
+            host, port = sock.getsockname()[:2]
+            server = ManagedServer(server_for(create_app(system), host, port).config)
+            serving = asyncio.create_task(server.serve(sockets=[sock]), name="gateway")
+            stopping = asyncio.create_task(stop.wait())
+            await asyncio.wait({serving, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            server.should_exit = True
+            stopping.cancel()
+            await serving
+        finally:
+            await system.close()
+
+
+def check_actor(name: str) -> str:
+    """``name`` if it is an actor alias; ``ValueError`` listing them otherwise."""
+    if name not in ACTOR_ALIASES:
+        raise ValueError(f"no actor {name!r}; choose one of {', '.join(ACTOR_ALIASES)}")
+    return name

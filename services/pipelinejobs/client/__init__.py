@@ -1,0 +1,37 @@
+"""The Python SDK: talk to a pipelinejobs gateway over HTTP.
+
+Asynchronous first (these names); :mod:`pipelinejobs.client.sync` has the same classes with
+blocking methods for scripts.
+
+- :class:`AsyncGateway`: send messages to actors, wait for executions, read their logs, manage
+  nonces, GET the read API;
+- :class:`PipelinesClient`, :class:`JobsClient`: pipelines and jobs (with history, files and
+  the events a job accepts next);
+- :class:`ManagedPipelineJob`: an agent's handle on the job it runs (``setup``, ``run``,
+  ``finish``..., its callback URL and Agave notifications).
+"""
+
+from pipelinejobs.client.errors import (
+    ExecutionFailed,
+    ExecutionTimedOut,
+    GatewayUnavailable,
+    GatewayUnreachable,
+    JobNotReady,
+    RequestRefused,
+)
+from pipelinejobs.client.gateway import AsyncGateway
+from pipelinejobs.client.managed_job import ManagedPipelineJob
+from pipelinejobs.client.readers import JobsClient, PipelinesClient
+
+__all__ = [
+    "AsyncGateway",
+    "ExecutionFailed",
+    "ExecutionTimedOut",
+    "GatewayUnavailable",
+    "GatewayUnreachable",
+    "JobNotReady",
+    "JobsClient",
+    "ManagedPipelineJob",
+    "PipelinesClient",
+    "RequestRefused",
+]

@@ -1,0 +1,64 @@
+"""Put the demo in place on a running system: example apps, input files, catalog, pipeline.
+
+Everything here is idempotent, so ``pipelinejobs up`` runs it at every start: the apps are
+written only when one is missing, the catalog records are rewritten as they are, and the
+pipeline is registered only when the store does not have it yet.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from pipelinejobs.app import System
+from pipelinejobs.catalog import load_catalog
+from pipelinejobs.compute.apps import (
+    EXAMPLE_MANIFESTS,
+    install_example_apps,
+    install_example_inputs,
+)
+from pipelinejobs.demo.content import DEMO_CATALOG, DEMO_PIPELINE
+from pipelinejobs.domain.identifiers import pipeline_uuid
+from pipelinejobs.errors import PermanentError
+
+PIPELINES_MANAGER = "pipelines-manager"
+REGISTRATION_WAIT = 60.0
+
+
+@dataclass(frozen=True)
+class DemoContent:
+    """What the demo put in place."""
+
+    pipeline_uuid: str
+    pipeline_registered: bool
+    """True when this call registered the pipeline, False when it was there already."""
+    catalog: dict[str, int]
+    inputs: list[str]
+
+
+def install_apps(apps_dir: Path) -> bool:
+    """Write the example apps into ``apps_dir`` when one of them is absent; True if written."""
+    if all((apps_dir / name).is_file() for name in EXAMPLE_MANIFESTS):
+        return False
+    install_example_apps(apps_dir)
+    return True
+
+
+async def install_demo(system: System, *, owner: str = "user:admin") -> DemoContent:
+    """Load the demo catalog and input files, and register the demo pipeline (as ``owner``)
+    unless the store has it. The system must be started with a pipelines-manager consuming."""
+    catalog = await load_catalog(system.store, DEMO_CATALOG, domain=system.settings.uuid_domain)
+    inputs = await install_example_inputs(system.storage)
+    uuid = pipeline_uuid(DEMO_PIPELINE["components"], domain=system.settings.uuid_domain)
+    registered = False
+    if await system.store.get_document("pipelines", uuid) is None:
+        execution_id = await system.send(PIPELINES_MANAGER, DEMO_PIPELINE, sender=owner)
+        execution = await system.wait(execution_id, within=REGISTRATION_WAIT)
+        registered = execution["status"] == "COMPLETE"
+        if not registered and await system.store.get_document("pipelines", uuid) is None:
+            raise PermanentError(
+                f"the demo pipeline could not be registered: {execution.get('error')}"
+            )
+    return DemoContent(
+        pipeline_uuid=uuid, pipeline_registered=registered, catalog=catalog, inputs=inputs
+    )

@@ -1,0 +1,160 @@
+"""The README's walkthrough, run by the SDK against a gateway (``pipelinejobs demo``).
+
+Register the documentation's pipeline (and update it with its token), launch the documented
+TACObot job through the agave-proxy, follow it on the local execution system through its
+callbacks to FINISHED and indexed, list its output files, then launch a job that fails and read
+why. Every launch carries a ``demo_run`` label in its data, so each run makes new jobs (the same
+launch would name the same job, which has already run).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from pipelinejobs.client import (
+    AsyncGateway,
+    ExecutionFailed,
+    JobsClient,
+    PipelinesClient,
+)
+from pipelinejobs.compute.apps import TACOBOT_ID
+from pipelinejobs.demo.content import DOCUMENTED_PIPELINE, failing_launch, tacobot_launch
+from pipelinejobs.errors import NotFound, TransientError
+
+AGAVE_PROXY = "agave-proxy"
+DEFAULT_TIMEOUT = 180.0
+POLL = 0.25
+Report = Callable[[str], None]
+
+
+class WalkthroughTimedOut(TransientError, TimeoutError):
+    """A job did not reach the end of its walk in time."""
+
+
+@dataclass
+class Walkthrough:
+    """What the walkthrough made and saw."""
+
+    documented_pipeline: str = ""
+    demo_pipeline: str = ""
+    job: dict[str, Any] = field(default_factory=dict)
+    files: list[dict[str, Any]] = field(default_factory=list)
+    failed_job: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def failure_reason(self) -> str | None:
+        """The reason recorded by the failed job's ``fail`` event."""
+        for event in reversed(self.failed_job.get("history", [])):
+            if event.get("name") == "fail":
+                data = event.get("data") or {}
+                return str(data.get("description") or data.get("error") or data)
+        return None
+
+
+def _quiet(_line: str) -> None:
+    """Default reporter: say nothing."""
+
+
+async def run_walkthrough(
+    gateway: AsyncGateway,
+    *,
+    report: Report = _quiet,
+    timeout: float = DEFAULT_TIMEOUT,  # noqa: ASYNC109 (bounds each job's walk, named on expiry)
+    label: str | None = None,
+) -> Walkthrough:
+    """Run the walkthrough; ``report`` gets one line per step and per job event."""
+    label = label or datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ-") + secrets.token_hex(3)
+    pipelines, jobs = PipelinesClient(gateway), JobsClient(gateway)
+    result = Walkthrough()
+    await gateway.ready()
+    report(f"Gateway {gateway.base_url} is ready")
+
+    result.documented_pipeline = await _register_documented_pipeline(pipelines, report)
+    result.demo_pipeline = await _demo_pipeline(pipelines)
+    report(f"Demo pipeline {result.demo_pipeline} runs {TACOBOT_ID}")
+
+    launched = await gateway.call(AGAVE_PROXY, tacobot_launch({"demo_run": label}))
+    report(f"Launched job {launched['uuid']} as compute job {launched.get('job_id')}")
+    result.job = await _follow(jobs, str(launched["uuid"]), report, timeout, until="indexed")
+    result.files = await jobs.files(str(launched["uuid"]))
+    for file in result.files:
+        report(f"Indexed {file.get('name')} at level {file.get('level')}")
+
+    doomed = await gateway.call(AGAVE_PROXY, failing_launch({"demo_run": label}))
+    report(f"Launched job {doomed['uuid']}, whose input file does not exist")
+    result.failed_job = await _follow(jobs, str(doomed["uuid"]), report, timeout, until="fail")
+    report(f"Job {doomed['uuid']} FAILED: {result.failure_reason}")
+    return result
+
+
+async def _register_documented_pipeline(pipelines: PipelinesClient, report: Report) -> str:
+    """Register the documentation's pipeline and update its description with the update
+    token; when an earlier run registered it, find it instead."""
+    try:
+        created = await pipelines.create(DOCUMENTED_PIPELINE)
+    except ExecutionFailed as exc:
+        if "already exists" not in exc.error:
+            raise
+        uuid = await _pipeline_with(pipelines, DOCUMENTED_PIPELINE["components"])
+        report(f"Pipeline {uuid} ({DOCUMENTED_PIPELINE['name']}) was registered earlier")
+        return uuid
+    uuid, token = str(created["uuid"]), str(created["token"])
+    report(f"Registered pipeline {uuid} with update token {token}")
+    await pipelines.update(uuid, {"description": "Breakfast tacos, now with updates"}, token)
+    report(f"Updated pipeline {uuid}'s description with its token")
+    return uuid
+
+
+async def _pipeline_with(pipelines: PipelinesClient, components: list[Any]) -> str:
+    offset = 0
+    while True:
+        page = await pipelines.list(limit=100, offset=offset)
+        for pipeline in page:
+            if pipeline.get("components") == components:
+                return str(pipeline["uuid"])
+        if len(page) < 100:
+            raise NotFound("no pipeline has the documented pipeline's components")
+        offset += 100
+
+
+async def _demo_pipeline(pipelines: PipelinesClient) -> str:
+    for pipeline in await pipelines.list(state="ACTIVE", limit=500):
+        ids = [component.get("id") for component in pipeline.get("components", [])]
+        if TACOBOT_ID in ids:
+            return str(pipeline["uuid"])
+    raise NotFound(
+        f"no ACTIVE pipeline runs {TACOBOT_ID}; start the system with its demo content "
+        "(`pipelinejobs up`, without --no-demo)"
+    )
+
+
+async def _follow(
+    jobs: JobsClient, uuid: str, report: Report, within: float, *, until: str
+) -> dict[str, Any]:
+    """Poll the job, reporting each new history event, until event ``until`` (or ``fail``)."""
+    deadline = time.monotonic() + within
+    seen, state = 0, None
+    while True:
+        job = await jobs.get(uuid)
+        history = job.get("history", [])
+        for event in history[seen:]:
+            report(f"  event {event.get('name')}")
+        seen = len(history)
+        if job.get("state") != state:
+            state = job.get("state")
+            report(f"  job is {state}")
+        names = {event.get("name") for event in history}
+        if until in names or "fail" in names:
+            return job
+        if time.monotonic() > deadline:
+            raise WalkthroughTimedOut(
+                f"job {uuid} is {job.get('state')} after {within:g} s; follow it with "
+                f"`pipelinejobs jobs history {uuid}`"
+            )
+        await asyncio.sleep(POLL)

@@ -1,0 +1,171 @@
+"""``pipelinejobs up`` as a subprocess on a free port, for the end-to-end tests.
+
+``start_up(data_dir)`` starts the console script, waits for ``/readyz`` and reads the Bearer
+token it prints; ``stop()`` sends SIGTERM and waits for a graceful exit (killing the process if
+it does not come), so no test leaves a server behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+AMQP_URL = os.environ.get("PIPELINEJOBS_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
+STARTUP_LIMIT = 60.0
+STOP_LIMIT = 30.0
+WALK_LIMIT = 120.0
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def command() -> list[str]:
+    """The installed console script, as `make run` calls it."""
+    script = Path(sys.executable).with_name("pipelinejobs")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "pipelinejobs.cli"]
+
+
+def clean_environment(**values: str) -> dict[str, str]:
+    """This process's environment without PIPELINEJOBS_* settings, plus ``values``."""
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("PIPELINEJOBS_")}
+    environment.update(values)
+    return environment
+
+
+@dataclass
+class UpProcess:
+    process: subprocess.Popen[bytes]
+    url: str
+    data_dir: Path
+    stdout: Path
+    stderr: Path
+    environment: dict[str, str]
+    token: str = ""
+    namespace: str | None = None
+    banner: list[str] = field(default_factory=list)
+
+    def client(self) -> httpx.Client:
+        return httpx.Client(
+            base_url=self.url, headers={"Authorization": f"Bearer {self.token}"}, timeout=30
+        )
+
+    def stop(self) -> int:
+        """SIGTERM, then wait; kill when the graceful stop does not come. The exit code."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(STOP_LIMIT)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        return int(self.process.returncode)
+
+    def logs(self) -> str:
+        return self.stdout.read_text(errors="replace") + self.stderr.read_text(errors="replace")
+
+
+def start_up(data_dir: Path, *, bus: str = "embedded", args: tuple[str, ...] = ()) -> UpProcess:
+    """Start ``pipelinejobs up`` on a free port; return once it is ready and printed its token."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    values = {"PIPELINEJOBS_PUBLIC_URL": url, "PIPELINEJOBS_LOG_JSON": "true"}
+    namespace = None
+    if bus == "rabbitmq":
+        namespace = f"e2e-{uuid.uuid4().hex[:12]}"
+        values |= {"PIPELINEJOBS_AMQP_URL": AMQP_URL, "PIPELINEJOBS_BUS_NAMESPACE": namespace}
+    environment = clean_environment(**values)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    stdout, stderr = data_dir.parent / f"up-{port}.out", data_dir.parent / f"up-{port}.err"
+    with stdout.open("wb") as out, stderr.open("wb") as err:
+        process = subprocess.Popen(
+            [*command(), "up", "--port", str(port), "--data-dir", str(data_dir), *args],
+            stdout=out,
+            stderr=err,
+            env=environment,
+        )
+    up = UpProcess(process, url, data_dir, stdout, stderr, environment, namespace=namespace)
+    try:
+        _wait_ready(up)
+    except BaseException:
+        up.stop()
+        raise
+    return up
+
+
+def _wait_ready(up: UpProcess) -> None:
+    deadline = time.monotonic() + STARTUP_LIMIT
+    while time.monotonic() < deadline:
+        if up.process.poll() is not None:
+            raise RuntimeError(f"pipelinejobs up exited with {up.process.returncode}:\n{up.logs()}")
+        up.banner = up.stdout.read_text(errors="replace").splitlines()
+        tokens = [
+            line.partition("=")[2]
+            for line in up.banner
+            if line.startswith("export PIPELINEJOBS_TOKEN=")
+        ]
+        if tokens and _ready(up.url):
+            up.token = tokens[0]
+            return
+        time.sleep(0.1)
+    raise RuntimeError(f"pipelinejobs up was not ready within {STARTUP_LIMIT} s:\n{up.logs()}")
+
+
+def _ready(url: str) -> bool:
+    try:
+        return httpx.get(f"{url}/readyz", timeout=2).status_code == 200
+    except httpx.TransportError:
+        return False
+
+
+def delete_namespace(namespace: str) -> None:
+    """Remove a test's RabbitMQ queues and exchanges."""
+    from pipelinejobs.app import ACTOR_ALIASES
+    from pipelinejobs.bus.rabbitmq import RabbitMQBus
+
+    asyncio.run(RabbitMQBus(AMQP_URL, namespace=namespace, actors=ACTOR_ALIASES).delete_topology())
+
+
+def wait_for_job(
+    client: httpx.Client, uuid: str, done: Any, limit: float = WALK_LIMIT
+) -> dict[str, Any]:
+    """Poll ``/jobs/{uuid}`` until ``done(job)``; the job then."""
+    deadline = time.monotonic() + limit
+    while True:
+        response = client.get(f"/jobs/{uuid}")
+        assert response.status_code == 200, response.text
+        job: dict[str, Any] = response.json()
+        if done(job):
+            return job
+        if time.monotonic() > deadline:
+            raise AssertionError(f"job {uuid} did not get there within {limit} s: {job}")
+        time.sleep(0.2)
+
+
+def wait_for_execution(
+    client: httpx.Client, actor: str, execution_id: str, limit: float = WALK_LIMIT
+) -> dict[str, Any]:
+    """Poll an execution until COMPLETE or ERROR; the execution then."""
+    deadline = time.monotonic() + limit
+    while True:
+        response = client.get(f"/actors/v2/{actor}/executions/{execution_id}")
+        assert response.status_code == 200, response.text
+        execution: dict[str, Any] = response.json()["result"]
+        if execution["status"] in ("COMPLETE", "ERROR"):
+            return execution
+        if time.monotonic() > deadline:
+            raise AssertionError(f"execution {execution_id} still {execution['status']}")
+        time.sleep(0.1)
