@@ -5,7 +5,12 @@ values, e.g. ``log.info("Created pipeline {uuid} with update token {token}", uui
 The execution's own log keeps the full line (the documentation shows the sender their token
 there), while the process log, read by operators, gets the same event through structlog with every
 secret value redacted: values under secret-sounding keys, plus a pattern scrub for bearer tokens,
-nonces, ``token=`` parameters and URL passwords as a second line of defence.
+nonces, ``token=`` parameters and URL passwords as a second line of defence. Standard-library
+loggers (uvicorn, aio-pika, PyMongo...) are routed through the same redaction and renderer, so a
+driver's warning is a redacted JSON line like ours, never a raw one.
+
+An execution's log holds only what its actors wrote for the sender through ``ExecutionLog``;
+driver and framework lines go to the process log alone.
 """
 
 from __future__ import annotations
@@ -85,14 +90,15 @@ def configure_logging(level: str = "INFO", *, json_lines: bool = True) -> None:
         if json_lines
         else structlog.dev.ConsoleRenderer(colors=False)
     )
-    # Drivers log their parameters (nonce records, URLs) at DEBUG through standard logging.
-    for noisy in ("aiosqlite", "aio_pika", "aiormq", "pymongo", "httpx", "httpcore"):
-        logging.getLogger(noisy).setLevel(logging.INFO)
+    shared: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+    ]
+    _route_standard_logging(level, shared, renderer)
     structlog.configure(
         processors=[
-            structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            *shared,
             structlog.processors.format_exc_info,
             redact_event,
             renderer,
@@ -103,6 +109,39 @@ def configure_logging(level: str = "INFO", *, json_lines: bool = True) -> None:
         logger_factory=_stderr_logger,
         cache_logger_on_first_use=False,
     )
+
+
+def _route_standard_logging(level: str, shared: list[Any], renderer: Any) -> None:
+    """Send standard-library records through the redaction and renderer of our own lines."""
+    handler = _StderrHandler()
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=[*shared, structlog.stdlib.add_logger_name],
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                structlog.processors.format_exc_info,
+                redact_event,
+                renderer,
+            ],
+        )
+    )
+    root = logging.getLogger()
+    root.handlers = [h for h in root.handlers if not isinstance(h, _StderrHandler)] + [handler]
+    root.setLevel(logging.getLevelNamesMapping().get(level.upper(), logging.INFO))
+    # Drivers log their parameters (nonce records, URLs) at DEBUG: keep them out even then.
+    for noisy in ("aiosqlite", "aio_pika", "aiormq", "pymongo", "httpx", "httpcore"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+class _StderrHandler(logging.Handler):
+    """Writes to whatever ``sys.stderr`` is at the time (tests swap it), one line a record."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            sys.stderr.write(self.format(record) + "\n")
+            sys.stderr.flush()
+        except Exception:  # logging must never break the caller
+            self.handleError(record)
 
 
 def _stderr_logger(*_args: Any) -> structlog.PrintLogger:

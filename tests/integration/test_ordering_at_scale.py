@@ -3,7 +3,8 @@ publish order, without duplicates (issue 3's acceptance test).
 
 Four independent systems share one bus namespace and one store (like four ``pipelinejobs
 actor jobs-manager`` processes); a fifth only publishes. Events go out in batches with pipelined
-publisher confirms, as a busy gateway would send them.
+publisher confirms, as a busy gateway would send them. The consumers join one after the other
+and hand partitions to each other while the events flow, and every one of them takes a share.
 """
 
 from __future__ import annotations
@@ -12,9 +13,11 @@ import asyncio
 import json
 import time
 import uuid as uuidlib
+from collections import Counter
 from typing import Any
 
 import pytest
+from pipelinejobs.actors.base import ActorContext, Message
 from pipelinejobs.actors.jobs_manager import JobsManager
 from pipelinejobs.actors.ledger import history_event
 from pipelinejobs.bus.port import Envelope
@@ -27,6 +30,19 @@ JOBS = 100
 EVENTS_PER_JOB = 100
 CONSUMERS = 4
 PIPELINE = typed_uuid("ordering at scale", UUIDType.PIPELINE)
+
+
+class CountingJobsManager(JobsManager):
+    """The jobs-manager, counting the events this consumer applied."""
+
+    def __init__(self, name: str, counts: Counter[str], **options: Any) -> None:
+        super().__init__(**options)
+        self._name, self._counts = name, counts
+
+    async def handle(self, message: Message, ctx: ActorContext) -> Any:
+        result = await super().handle(message, ctx)
+        self._counts[self._name] += 1
+        return result
 
 
 async def create_running_job(system: Any, uuid: str) -> None:
@@ -52,9 +68,13 @@ async def test_ten_thousand_events_keep_per_job_order_across_four_consumers(
     namespace = f"test-{uuidlib.uuid4().hex[:12]}"
     shared = {"bus": "rabbitmq", "data_dir": tmp_path / "shared", "bus_namespace": namespace}
     publisher = await make_system(aliases=[], **shared)  # publishes, consumes nothing
+    applied: Counter[str] = Counter()
     consumers = [
-        await make_system(actors=[JobsManager(storage=publisher.storage)], **shared)
-        for _ in range(CONSUMERS)
+        await make_system(
+            actors=[CountingJobsManager(f"consumer-{n}", applied, storage=publisher.storage)],
+            **shared,
+        )
+        for n in range(CONSUMERS)
     ]
     jobs = [typed_uuid(f"ordering job {n}", UUIDType.PIPELINEJOB) for n in range(JOBS)]
     await asyncio.gather(*(create_running_job(publisher, job) for job in jobs))
@@ -102,3 +122,5 @@ async def test_ten_thousand_events_keep_per_job_order_across_four_consumers(
         assert stored.version == 1 + EVENTS_PER_JOB
     assert await publisher.bus.dead_letters("jobs-manager") == []
     assert len(consumers) == CONSUMERS
+    assert sorted(applied) == [f"consumer-{n}" for n in range(CONSUMERS)], applied
+    assert sum(applied.values()) >= JOBS * EVENTS_PER_JOB

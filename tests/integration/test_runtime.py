@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
@@ -10,7 +11,7 @@ import pytest
 import structlog
 from pipelinejobs.actors.base import ActorContext, Message
 from pipelinejobs.actors.ledger import history_event, record_job_event
-from pipelinejobs.errors import InvalidInput, StoreUnavailable, VersionConflict
+from pipelinejobs.errors import BusUnavailable, InvalidInput, StoreUnavailable, VersionConflict
 from pipelinejobs.executions import execution_id_for
 from pipelinejobs.logs import configure_logging
 from pipelinejobs.submission import submit
@@ -48,6 +49,24 @@ class Flaky:
         if self.calls[message.message_id] <= self.failures:
             raise StoreUnavailable("store timed out")
         return {"calls": self.calls[message.message_id]}
+
+
+class StumblesOnce:
+    """Applies messages in the order it gets them; the store fails the first one once."""
+
+    alias: ClassVar[str] = "stumbler"
+
+    def __init__(self) -> None:
+        self.applied: list[int] = []
+        self.stumbled = False
+
+    async def handle(self, message: Message, ctx: ActorContext) -> Mapping[str, Any] | None:
+        seq = int(message.document["seq"])
+        if seq == 0 and not self.stumbled:
+            self.stumbled = True
+            raise StoreUnavailable("store timed out")
+        self.applied.append(seq)
+        return None
 
 
 class Crasher:
@@ -130,11 +149,14 @@ async def test_execution_completes_with_result_and_log_lines(make_system, bus_ba
 
 async def test_process_log_redacts_secrets(make_system, capsys):
     system = await make_system(actors=[Echo()])
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
     configure_logging("DEBUG", json_lines=True)
     try:
         await system.wait(await system.send("echo", {"a": 1}))
     finally:
         structlog.reset_defaults()
+        root.handlers, root.level = handlers, level
     err = capsys.readouterr().err
     assert "Issued update token" in err
     assert "0123456789abcdef" not in err
@@ -173,6 +195,26 @@ async def test_transient_errors_retry_with_backoff_then_complete(make_system, bu
     assert sum("retrying in" in line for line in execution["logs"]) == 2
 
 
+async def test_a_transient_failure_keeps_the_order_of_a_jobs_messages(make_system, bus_backend):
+    stumbler = StumblesOnce()
+    system = await make_system(bus=bus_backend, actors=[stumbler])
+    sent = [await system.send("stumbler", {"uuid": JOB, "seq": seq}) for seq in range(5)]
+
+    for execution_id in sent:
+        assert (await system.wait(execution_id))["status"] == "COMPLETE"
+    assert stumbler.applied == [0, 1, 2, 3, 4]
+
+
+async def test_transient_errors_are_not_limited_by_the_attempts_for_defects(make_system):
+    flaky = Flaky(failures=4)
+    system = await make_system(actors=[flaky], retry_max_attempts=2)
+
+    execution = await system.wait(await system.send("flaky", {"x": 1}))
+
+    assert execution["status"] == "COMPLETE"
+    assert execution["result"] == {"calls": 5}
+
+
 async def test_retries_are_bounded_then_dead_lettered(make_system):
     system = await make_system(actors=[Crasher()], retry_max_attempts=3)
     execution = await system.wait(await system.send("crasher", {"x": 1}))
@@ -190,18 +232,32 @@ async def test_lost_race_reruns_the_handler(make_system):
     assert execution["result"] == {"runs": 2}
 
 
-async def test_follow_ups_are_delivered_and_redelivery_applies_once(make_system, bus_backend):
+async def test_a_follow_up_lost_with_the_broker_is_sent_again_and_applied_once(
+    make_system, bus_backend, monkeypatch
+):
     system = await make_system(bus=bus_backend, actors=[Forwarder(), Recorder()])
     await create_job(system.store)
-    for _ in range(2):  # the same message delivered twice: one effect, follow-up sent again
-        await submit(
-            system.store,
-            system.bus,
-            "forwarder",
-            body=json.dumps({"uuid": JOB}).encode(),
-            message_id="m-1",
-        )
-    assert (await system.wait(execution_id_for("m-1")))["status"] == "COMPLETE"
+    publish, lost = system.bus.publish, []
+
+    async def loses_the_first_follow_up(envelopes: Any) -> None:
+        if not lost and any(e.actor == "recorder" for e in envelopes):
+            lost.append(envelopes)
+            raise BusUnavailable("RabbitMQ did not confirm messages within 30 s")
+        await publish(envelopes)
+
+    monkeypatch.setattr(system.bus, "publish", loses_the_first_follow_up)
+    await submit(
+        system.store,
+        system.bus,
+        "forwarder",
+        body=json.dumps({"uuid": JOB}).encode(),
+        message_id="m-1",
+    )
+    forwarded = await system.wait(execution_id_for("m-1"))
+
+    assert forwarded["status"] == "COMPLETE"
+    assert lost, "the follow-up publish was never attempted"
+    assert sum("retrying in" in line for line in forwarded["logs"]) == 1
     follow_up = await system.wait(execution_id_for("m-1.1"))
     assert follow_up["status"] == "COMPLETE"
     job = await system.store.get_document("jobs", JOB)

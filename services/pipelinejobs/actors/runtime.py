@@ -8,9 +8,15 @@ the effect and the follow-ups are durable. Failures are classified once, here:
 - ``PermanentError`` (bad message, bad token, forbidden transition...): execution ERROR with the
   reason, message to the dead-letter queue with the same reason.
 - ``VersionConflict``: another writer won the race; the handler runs again on fresh state.
-- ``TransientError`` and unexpected exceptions: retried later with exponential backoff, up to
-  ``retry_max_attempts``; then dead-lettered with the last reason. Nothing is dropped silently.
+- ``TransientError`` (store, broker or compute service unavailable, or a race lost
+  ``conflict_retries`` times): retried with exponential backoff for as long as it takes. An
+  outage must not turn valid messages into dead letters; the retry happens in place, so the
+  job's later events wait behind it and its history keeps the order they were sent in.
+- Unexpected exceptions (a defect): retried the same way up to ``retry_max_attempts``, then
+  dead-lettered with the last reason, so one poison message cannot block its partition forever.
 - A failure to record the outcome itself (store down) propagates to the bus, which redelivers.
+
+Nothing is dropped silently: every outcome is in the execution record.
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ from typing import Any
 from pipelinejobs.actors.base import Actor, ActorContext, Message
 from pipelinejobs.bus.port import Bus, Delivery, Envelope, Subscription
 from pipelinejobs.domain.tokens import AdminTokens, UpdateTokens
-from pipelinejobs.errors import PermanentError, TransientError, VersionConflict
+from pipelinejobs.errors import InvalidInput, PermanentError, TransientError, VersionConflict
 from pipelinejobs.executions import ExecutionStatus, execution_id_for, new_execution, utc_now
 from pipelinejobs.logs import ExecutionLog, process_logger
 from pipelinejobs.messages.codec import decode_document
@@ -58,7 +64,14 @@ class Runtime:
 
     async def start(self, aliases: Sequence[str] | None = None) -> None:
         """Subscribe to the queues of ``aliases`` (default: every registered actor)."""
-        for alias in list(self.actors) if aliases is None else aliases:
+        chosen = list(self.actors) if aliases is None else list(aliases)
+        unknown = [alias for alias in chosen if alias not in self.actors]
+        if unknown:
+            raise InvalidInput(
+                f"actors {', '.join(unknown)} are not registered here; "
+                f"registered actors: {', '.join(self.actors)}"
+            )
+        for alias in chosen:
             actor = self.actors[alias]
             subscription = await self.bus.consume(
                 alias, self._handler_for(actor), prefetch=self.settings.prefetch
@@ -100,13 +113,16 @@ class Runtime:
             await self._refuse(delivery, execution_id, log, str(exc))
             return
         except TransientError as exc:
-            await self._retry_or_refuse(delivery, execution_id, log, str(exc))
+            await self._retry(delivery, execution_id, log, str(exc))
             return
         except Exception as exc:  # a defect in a handler must not kill the consumer
             self._log.exception("handler crashed", alias=actor.alias, execution_id=execution_id)
-            await self._retry_or_refuse(
-                delivery, execution_id, log, f"internal error: {type(exc).__name__}: {exc}"
-            )
+            reason = f"internal error: {type(exc).__name__}: {exc}"
+            if delivery.attempt >= self.settings.retry_max_attempts:
+                reason = f"{reason} (gave up after {delivery.attempt} attempts)"
+                await self._refuse(delivery, execution_id, log, reason)
+                return
+            await self._retry(delivery, execution_id, log, reason)
             return
         await self.store.update_execution(
             execution_id,
@@ -176,19 +192,11 @@ class Runtime:
         )
         await delivery.dead_letter(reason)
 
-    async def _retry_or_refuse(
+    async def _retry(
         self, delivery: Delivery, execution_id: str, log: ExecutionLog, reason: str
     ) -> None:
-        if delivery.attempt >= self.settings.retry_max_attempts:
-            await self._refuse(
-                delivery,
-                execution_id,
-                log,
-                f"{reason} (gave up after {delivery.attempt} attempts)",
-            )
-            return
         delay = min(
-            self.settings.retry_base_delay * 2 ** (delivery.attempt - 1),
+            self.settings.retry_base_delay * 2 ** min(delivery.attempt - 1, 32),
             self.settings.retry_max_delay,
         )
         log.warning(

@@ -20,7 +20,6 @@ from pipelinejobs.errors import InvalidInput
 PARTITION_KEY_HEADER = "pipelinejobs-partition-key"
 CONTEXT_HEADER = "pipelinejobs-context"
 ATTEMPT_HEADER = "pipelinejobs-attempt"
-RETRY_REASON_HEADER = "pipelinejobs-retry-reason"
 DEATH_REASON_HEADER = "x-death-reason"
 _BUS_HEADER_PREFIXES = ("x-", "pipelinejobs-")
 _BROKER_ONLY_HEADERS = ("CC", "BCC")

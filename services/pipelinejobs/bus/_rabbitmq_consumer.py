@@ -1,25 +1,38 @@
-"""Consuming an actor's partition queues: one sequential worker per queue, manual acks.
+"""Consuming an actor's partition queues: one channel and one sequential worker per queue.
 
 Each partition queue has single active consumer, so across every subscribing process one
 consumer receives a partition at a time, in queue order, and the worker here hands those
 deliveries to the handler one after the other. A delivery its handler leaves unsettled (it
 raised, or returned without settling) is handed to it again, marked redelivered, after an
-exponential pause, *in place*: with ``prefetch`` > 1 later messages of the partition are already
-here, and rejecting a batch back to a quorum queue does not keep its order (observed on 3.10),
-so giving it back to the broker would break per-key order. It is never lost: if this consumer
-stops or dies, the broker returns every unacked delivery, in order, to the next consumer.
+exponential pause, and one it asks to ``retry_later`` after the pause it asked for, both *in
+place*: with ``prefetch`` > 1 later messages of the partition are already here, and rejecting a
+batch back to a quorum queue does not keep its order (observed on 3.10), so giving it back to
+the broker would break per-key order. It is never lost: if this consumer stops or dies, the
+broker returns every unacked delivery, in order, to the next consumer.
+
+Spreading the partitions: the broker makes the first subscriber of a queue its active consumer.
+When the presence beats (``_rabbitmq_members``) say that another live process should own a
+partition, the consumer active on it steps aside before handling its next delivery: it closes
+that partition's channel (the unacked deliveries go back to the queue, in order) and subscribes
+again at the back of the queue's waiting list, so the broker activates the next consumer. A
+partition steps aside at most once per beat interval, so members that briefly disagree about
+the membership slow a partition down but never stop it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+import time
+import uuid
 from typing import Any
 
-from aio_pika.abc import AbstractIncomingMessage, AbstractRobustChannel, AbstractRobustConnection
+from aio_pika.abc import AbstractIncomingMessage, AbstractRobustConnection
 from aio_pika.exceptions import MessageProcessError
 
 from pipelinejobs.bus._amqp_codec import from_message
+from pipelinejobs.bus._rabbitmq_members import Membership
 from pipelinejobs.bus._rabbitmq_publisher import BROKER_ERRORS, ConfirmedPublisher
 from pipelinejobs.bus._settlement import Settlement, redelivery_delay
 from pipelinejobs.bus._topology import Topology
@@ -47,6 +60,7 @@ class RabbitDelivery:
         self._attempt = attempt
         self._publisher = publisher
         self._settlement = Settlement(envelope.message_id)
+        self.retry_delay: float | None = None
 
     @property
     def envelope(self) -> Envelope:
@@ -77,22 +91,18 @@ class RabbitDelivery:
         self._settlement.done()
 
     async def retry_later(self, delay: float, reason: str) -> None:
+        """Settled here; the consumer hands the same message over again after ``delay``."""
         self._settlement.begin("retry_later")
-        try:
-            await self._publisher.retry(self._envelope, self._attempt + 1, delay, reason)
-        except BaseException:
-            self._settlement.fail()
-            raise
+        self.retry_delay = max(0.0, delay)
         self._settlement.done()
         _log.info(
-            "delivery retried later",
+            "delivery retried in place",
             actor=self._envelope.actor,
             message_id=self._envelope.message_id,
             attempt=self._attempt,
             delay=delay,
             reason=reason,
         )
-        await self._ack_settled("retry_later")
 
     async def dead_letter(self, reason: str) -> None:
         self._settlement.begin("dead_letter")
@@ -122,24 +132,33 @@ class RabbitDelivery:
 
 
 class PartitionConsumer:
-    """Receives one partition queue and handles its deliveries strictly one at a time."""
+    """Receives one partition queue on its own channel and handles its deliveries in turn."""
 
     def __init__(
-        self, actor: str, queue: str, handler: Handler, publisher: ConfirmedPublisher
+        self,
+        subscription: RabbitSubscription,
+        partition: int,
+        topology: Topology,
+        publisher: ConfirmedPublisher,
     ) -> None:
-        self.actor = actor
-        self.queue = queue
-        self._handler = handler
+        self.actor = subscription.actor
+        self.partition = partition
+        self.queue = topology.partition_queue(self.actor, partition)
+        self._arguments = topology.partition_queue_arguments(self.actor)
+        self._subscription = subscription
         self._publisher = publisher
-        self._inbox: asyncio.Queue[AbstractIncomingMessage | None] = asyncio.Queue()
+        self._inbox: asyncio.Queue[tuple[int, AbstractIncomingMessage] | None] = asyncio.Queue()
         self._stopping = asyncio.Event()
         self._failures = 0
+        self._generation = 0
+        self._channel: Any = None
+        self._stepped_aside_at = float("-inf")
         self.task: asyncio.Task[None] | None = None
 
-    async def receive(self, message: AbstractIncomingMessage) -> None:
-        self._inbox.put_nowait(message)
-
-    def start(self) -> None:
+    async def open(self, connection: AbstractRobustConnection) -> None:
+        """Subscribe, then start the worker that hands deliveries to the handler."""
+        self._connection = connection
+        await self._subscribe()
         self.task = asyncio.create_task(self._run(), name=f"bus-rabbitmq-{self.queue}")
 
     def request_stop(self) -> None:
@@ -147,37 +166,96 @@ class PartitionConsumer:
         self._stopping.set()
         self._inbox.put_nowait(None)
 
+    async def close_channel(self) -> None:
+        channel, self._channel = self._channel, None
+        if channel is not None:
+            with contextlib.suppress(*BROKER_ERRORS):
+                await channel.close()
+
+    async def _subscribe(self) -> None:
+        """A new channel and consumer; deliveries of earlier channels are ignored from now on."""
+        self._generation += 1
+        channel: Any = await self._connection.channel(publisher_confirms=False)
+        self._channel = channel
+        await channel.set_qos(prefetch_count=self._subscription.prefetch)
+        queue = await channel.declare_queue(self.queue, durable=True, arguments=self._arguments)
+        await queue.consume(functools.partial(self._receive, self._generation), no_ack=False)
+
+    async def _receive(self, generation: int, message: AbstractIncomingMessage) -> None:
+        self._inbox.put_nowait((generation, message))
+
     async def _run(self) -> None:
         while not self._stopping.is_set():
-            message = await self._inbox.get()
-            if message is None or self._stopping.is_set():
+            item = await self._inbox.get()
+            if item is None or self._stopping.is_set():
                 return
+            generation, message = item
+            if generation != self._generation:
+                continue  # came on a channel this consumer closed: the broker redelivers it
+            if self._should_step_aside():
+                await self._step_aside()
+                continue
             await self._process(message)
+
+    def _should_step_aside(self) -> bool:
+        membership = self._subscription.membership
+        if membership is None:
+            return False
+        owner = membership.owner(self.partition)
+        if owner is None or owner == membership.member:
+            return False
+        return time.monotonic() - self._stepped_aside_at >= membership.interval
+
+    async def _step_aside(self) -> None:
+        """Give the partition back to the broker and queue up again behind its other consumers."""
+        self._stepped_aside_at = time.monotonic()
+        await self.close_channel()
+        try:
+            await self._subscribe()
+        except BROKER_ERRORS as exc:  # the robust connection is reconnecting: try again later
+            _log.warning(
+                "cannot subscribe again after stepping aside", queue=self.queue, error=repr(exc)
+            )
+            self._stepped_aside_at = float("-inf")
+            return
+        _log.info("partition handed to its owner", queue=self.queue)
 
     async def _process(self, message: AbstractIncomingMessage) -> None:
         """Handle one delivery until it is settled, the channel is lost, or the consumer stops."""
         redelivered = bool(message.redelivered)
+        retries = 0
         while not self._stopping.is_set():
             if _channel_of(message) is None:
                 return  # received on a channel since lost: the broker redelivers it
-            if await self._settle(message, redelivered):
+            settled, retry_delay = await self._settle(message, redelivered, retries)
+            if not settled:
+                self._failures += 1
+                redelivered = True
+                pause = redelivery_delay(self._failures)
+            elif retry_delay is not None:
+                retries += 1
+                redelivered = False
+                pause = retry_delay
+            else:
                 self._failures = 0
                 return
-            self._failures += 1
-            redelivered = True
             with contextlib.suppress(TimeoutError):
                 # A stop ends the pause: closing the channel then gives the message back.
-                await asyncio.wait_for(self._stopping.wait(), redelivery_delay(self._failures))
+                await asyncio.wait_for(self._stopping.wait(), pause)
 
-    async def _settle(self, message: AbstractIncomingMessage, redelivered: bool) -> bool:
-        """Hand the message to the handler; True once it is settled."""
+    async def _settle(
+        self, message: AbstractIncomingMessage, redelivered: bool, retries: int
+    ) -> tuple[bool, float | None]:
+        """Hand the message to the handler: whether it settled, and the retry pause it asked."""
         try:
             envelope, attempt = from_message(message, self.actor)
         except InvalidInput as exc:
-            return await self._park_unreadable(message, str(exc))
-        delivery = RabbitDelivery(message, envelope, attempt, self._publisher, redelivered)
+            return await self._park_unreadable(message, str(exc)), None
+        delivery = RabbitDelivery(
+            message, envelope, attempt + retries, self._publisher, redelivered
+        )
         try:
-            await self._handler(delivery)
+            await self._subscription.handler(delivery)
         except Exception:
             _log.exception(
                 "handler raised",
@@ -192,7 +270,7 @@ class PartitionConsumer:
                     actor=self.actor,
                     message_id=envelope.message_id,
                 )
-        return delivery.settled
+        return delivery.settled, delivery.retry_delay
 
     async def _park_unreadable(self, message: AbstractIncomingMessage, problem: str) -> bool:
         reason = f"unreadable message: {problem}"
@@ -207,13 +285,17 @@ class PartitionConsumer:
 
 
 class RabbitSubscription:
-    """One ``consume()``: its own channel, a consumer and a worker per partition queue."""
+    """One ``consume()``: a consumer (channel and worker) per partition queue of the actor."""
 
-    def __init__(self, actor: str, handler: Handler, *, prefetch: int) -> None:
+    def __init__(
+        self, actor: str, handler: Handler, *, prefetch: int, balance_interval: float | None
+    ) -> None:
         self.actor = actor
-        self._handler = handler
-        self._prefetch = prefetch
-        self._channel: AbstractRobustChannel | None = None
+        self.handler = handler
+        self.prefetch = prefetch
+        self.member = uuid.uuid4().hex[:16]
+        self._balance_interval = balance_interval
+        self.membership: Membership | None = None
         self._consumers: list[PartitionConsumer] = []
         self._stopped = False
 
@@ -223,20 +305,19 @@ class RabbitSubscription:
         topology: Topology,
         publisher: ConfirmedPublisher,
     ) -> None:
-        channel: Any = await connection.channel(publisher_confirms=False)
-        self._channel = channel
-        await channel.set_qos(prefetch_count=self._prefetch)
-        arguments = topology.partition_queue_arguments(self.actor)
+        if self._balance_interval is not None:
+            membership = Membership(
+                topology, self.actor, self.member, interval=self._balance_interval
+            )
+            self.membership = membership
+            await membership.open(connection)
         for partition in range(topology.partitions):
-            name = topology.partition_queue(self.actor, partition)
-            queue = await channel.declare_queue(name, durable=True, arguments=arguments)
-            consumer = PartitionConsumer(self.actor, name, self._handler, publisher)
-            consumer.start()
+            consumer = PartitionConsumer(self, partition, topology, publisher)
             self._consumers.append(consumer)
-            await queue.consume(consumer.receive, no_ack=False)
+            await consumer.open(connection)
 
     async def stop(self, *, grace: float | None = None) -> None:
-        """Finish in-flight deliveries, then close the channel (unacked ones go back, in order).
+        """Finish in-flight deliveries, then close the channels (unacked ones go back, in order).
 
         ``grace`` bounds the wait: handlers still running then are cancelled, as if their
         process died, and the broker redelivers their messages to the next consumer.
@@ -244,6 +325,8 @@ class RabbitSubscription:
         if self._stopped:
             return
         self._stopped = True
+        if self.membership is not None:
+            await self.membership.close()  # the others stop deferring to this member
         for consumer in self._consumers:
             consumer.request_stop()
         tasks = [c.task for c in self._consumers if c.task is not None]
@@ -252,9 +335,7 @@ class RabbitSubscription:
             for task in running:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-        if self._channel is not None:
-            with contextlib.suppress(*BROKER_ERRORS):
-                await self._channel.close()
+        await asyncio.gather(*(consumer.close_channel() for consumer in self._consumers))
 
 
 def _channel_of(message: AbstractIncomingMessage) -> object | None:

@@ -1,4 +1,4 @@
-"""Confirmed, mandatory publishing to the namespace's exchanges: messages, retries, dead letters.
+"""Confirmed, mandatory publishing to the namespace's exchanges: messages and dead letters.
 
 Every publish waits for the broker's confirm; a batch is written in order and its confirms are
 awaited together. A message the broker cannot route comes back (mandatory) and is an error,
@@ -15,9 +15,9 @@ import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractMessage
 from aio_pika.exceptions import CONNECTION_EXCEPTIONS, PublishError
 
-from pipelinejobs.bus._amqp_codec import DEATH_REASON_HEADER, RETRY_REASON_HEADER, to_message
+from pipelinejobs.bus._amqp_codec import DEATH_REASON_HEADER, to_message
 from pipelinejobs.bus._envelopes import UnknownActor, partition_for
-from pipelinejobs.bus._topology import RETRY_DELAY_HEADER, Topology, retry_bucket_ms
+from pipelinejobs.bus._topology import Topology
 from pipelinejobs.bus.port import Envelope
 from pipelinejobs.errors import BusUnavailable
 
@@ -40,8 +40,6 @@ class ConfirmedPublisher:
         self._topology = topology
         self._exchanges = exchanges
         self._timeout = timeout
-        self._retry_buckets: set[int] = set()
-        self._retry_lock = asyncio.Lock()
 
     @property
     def channel(self) -> AbstractChannel:
@@ -62,25 +60,6 @@ class ConfirmedPublisher:
         if returned:
             actor = envelopes[returned[0]].actor
             raise UnknownActor(actor, self._topology.actors)
-
-    async def retry(self, envelope: Envelope, attempt: int, delay: float, reason: str) -> None:
-        """Publish the envelope again, with ``attempt``, to come back after ``delay`` seconds."""
-        extra = {RETRY_REASON_HEADER: reason[:1000]}
-        if delay <= 0:
-            exchange = self._exchanges[self._topology.messages_exchange]
-            message = to_message(envelope, attempt=attempt, extra_headers=extra)
-        else:
-            bucket = retry_bucket_ms(delay)
-            await self._ensure_retry_bucket(bucket)
-            exchange = self._exchanges[self._topology.retry_exchange]
-            extra[RETRY_DELAY_HEADER] = str(bucket)
-            message = to_message(envelope, attempt=attempt, extra_headers=extra)
-        if await self._confirm([exchange.publish(message, self.routing_key(envelope))], "retry"):
-            self._retry_buckets.clear()
-            raise BusUnavailable(
-                f"RabbitMQ could not route the retry of message {envelope.message_id!r}: "
-                "its delay queue is missing; it will be declared again on the next retry"
-            )
 
     async def park(self, envelope: Envelope, attempt: int, reason: str) -> None:
         """Publish a copy of the envelope to the actor's dead-letter queue with the reason."""
@@ -115,32 +94,6 @@ class ConfirmedPublisher:
                 f"RabbitMQ could not route a dead letter for actor {actor!r}: "
                 f"queue {self._topology.dead_letter_queue(actor)} is missing"
             )
-
-    async def _ensure_retry_bucket(self, bucket_ms: int) -> None:
-        """Declare a delay queue on its first use; the robust channel re-declares it later."""
-        if bucket_ms in self._retry_buckets:
-            return
-        async with self._retry_lock:
-            if bucket_ms in self._retry_buckets:
-                return
-            topology = self._topology
-            try:
-                async with asyncio.timeout(self._timeout):
-                    queue = await self._channel.declare_queue(
-                        topology.retry_queue(bucket_ms),
-                        durable=True,
-                        arguments=topology.retry_queue_arguments(bucket_ms),
-                    )
-                    await queue.bind(
-                        self._exchanges[topology.retry_exchange],
-                        routing_key="",
-                        arguments=topology.retry_binding_arguments(bucket_ms),
-                    )
-            except BROKER_ERRORS as exc:
-                raise BusUnavailable(
-                    f"cannot declare the retry queue {topology.retry_queue(bucket_ms)}: {exc!r}"
-                ) from exc
-            self._retry_buckets.add(bucket_ms)
 
     async def _confirm(self, sends: Sequence[Awaitable[object]], what: str) -> list[int]:
         """Await every confirm; the indexes of returned (unroutable) messages, else raise."""

@@ -4,11 +4,15 @@ Each actor has ``partitions`` ordered queues; an envelope goes to the queue its 
 hashes to (the same crc32 as RabbitMQ's routing). Like RabbitMQ's single active consumer, however
 many subscriptions an actor has, one handles a partition at a time, one delivery after the
 other; different partitions run concurrently. A delivery its handler leaves unsettled (raised, or
-returned without settling) goes back to the head of its partition with ``redelivered`` set.
+returned without settling) goes back to the head of its partition with ``redelivered`` set, and
+one it asks to ``retry_later`` goes back to the head after its pause, with the next attempt.
+The oldest running subscription handles every partition (one process gains nothing from
+spreading them; the RabbitMQ bus spreads them over processes).
 
 Not durable: messages live in this process's memory. At-least-once here covers handler failures,
-retries and stopped subscriptions, not a crash of the process: queued messages, pending retries
-and dead letters are gone when it exits. Run on RabbitMQ when that matters.
+retries and stopped subscriptions, not a crash of the process: queued messages and dead letters
+are gone when it exits (the execution records in the store keep every refusal and its reason).
+Run on RabbitMQ when that matters.
 """
 
 from __future__ import annotations
@@ -97,6 +101,7 @@ class _LocalDelivery:
         self._bus = bus
         self._item = item
         self._settlement = Settlement(item.envelope.message_id)
+        self.retry_delay: float | None = None
 
     @property
     def envelope(self) -> Envelope:
@@ -119,15 +124,12 @@ class _LocalDelivery:
         self._settlement.done()
 
     async def retry_later(self, delay: float, reason: str) -> None:
+        """Settled here; the worker hands the same envelope over again after ``delay``."""
         self._settlement.begin("retry_later")
-        try:
-            self._bus._schedule_retry(self._item, delay)
-        except BaseException:
-            self._settlement.fail()
-            raise
+        self.retry_delay = max(0.0, delay)
         self._settlement.done()
         _log.info(
-            "delivery retried later",
+            "delivery retried in place",
             actor=self.envelope.actor,
             message_id=self.envelope.message_id,
             attempt=self.attempt,
@@ -184,19 +186,24 @@ class LocalSubscription:
         failures = 0
         while (item := await partition.take(self)) is not None:
             delivery = _LocalDelivery(bus, item)
+            again: _Item | None = replace(item, redelivered=True)
+            pause = 0.0
             try:
                 await self._run_handler(delivery)
-                if delivery.settled:
-                    failures = 0
+                if delivery.retry_delay is not None:
+                    again = replace(item, attempt=item.attempt + 1, redelivered=False)
+                    pause = delivery.retry_delay
+                elif delivery.settled:
+                    failures, again = 0, None
                 else:
                     failures += 1
+                    pause = redelivery_delay(failures)
+                if again is not None:
                     with contextlib.suppress(TimeoutError):
                         # A stop ends the pause early; the delivery goes back to the head anyway.
-                        await asyncio.wait_for(
-                            self._stop_requested.wait(), redelivery_delay(failures)
-                        )
+                        await asyncio.wait_for(self._stop_requested.wait(), pause)
             finally:
-                partition.release(None if delivery.settled else replace(item, redelivered=True))
+                partition.release(again)
 
     async def _run_handler(self, delivery: _LocalDelivery) -> None:
         envelope = delivery.envelope
@@ -227,7 +234,6 @@ class LocalBus(Bus):
         self._queues = {actor: [_Partition() for _ in range(partitions)] for actor in self.actors}
         self._dead_letters: dict[str, list[DeadLetter]] = {actor: [] for actor in self.actors}
         self._subscriptions: list[LocalSubscription] = []
-        self._timers: set[asyncio.TimerHandle] = set()
         self._started = False
         self._closed = False
 
@@ -237,13 +243,10 @@ class LocalBus(Bus):
         self._started = True
 
     async def close(self) -> None:
-        """Stop subscriptions gracefully; queued messages and pending retries are dropped."""
+        """Stop subscriptions gracefully; queued messages are dropped."""
         self._closed = True
         subscriptions, self._subscriptions = self._subscriptions, []
         await asyncio.gather(*(s.stop() for s in subscriptions))
-        for timer in self._timers:
-            timer.cancel()
-        self._timers.clear()
 
     async def ping(self) -> None:
         self._require_open()
@@ -265,9 +268,9 @@ class LocalBus(Bus):
         self._subscriptions.append(subscription)
         return subscription
 
-    async def dead_letters(self, actor: str) -> list[DeadLetter]:
+    async def dead_letters(self, actor: str, *, limit: int = 1000) -> list[DeadLetter]:
         check_actor(actor, self.actors)
-        return list(self._dead_letters[actor])
+        return self._dead_letters[actor][:limit]
 
     def _require_open(self) -> None:
         if self._closed:
@@ -278,19 +281,6 @@ class LocalBus(Bus):
     def _enqueue(self, item: _Item) -> None:
         envelope = item.envelope
         self._queues[envelope.actor][partition_for(envelope, self.partitions)].put(item)
-
-    def _schedule_retry(self, item: _Item, delay: float) -> None:
-        self._require_open()
-        retry = _Item(item.envelope, attempt=item.attempt + 1)
-        loop = asyncio.get_running_loop()
-
-        def fire() -> None:
-            self._timers.discard(timer)
-            if not self._closed:
-                self._enqueue(retry)
-
-        timer = loop.call_later(max(delay, 0.0), fire)
-        self._timers.add(timer)
 
     def _keep_dead_letter(self, dead_letter: DeadLetter) -> None:
         self._dead_letters[dead_letter.envelope.actor].append(dead_letter)

@@ -12,9 +12,14 @@ Semantics every adapter keeps (the bus contract suite checks them on each):
   delivered to one handler invocation at a time, in publish order, however many consumers
   subscribe to the actor. Envelopes with different keys may be handled concurrently.
 - **Dead letters.** ``dead_letter(reason)`` moves the message to the actor's dead-letter queue
-  with the reason attached; ``dead_letters(actor)`` reads them back without removing them.
-- **Retry.** ``retry_later(delay, reason)`` settles this delivery and redelivers the same
-  envelope after ``delay`` seconds with ``attempt`` increased by one.
+  with the reason attached; ``dead_letters(actor)`` reads the oldest back without removing them.
+- **Retry.** ``retry_later(delay, reason)`` settles this delivery and hands the same envelope
+  to the handler again after ``delay`` seconds, with ``attempt`` increased by one, *in its
+  place*: later messages of its partition wait, so a retry never reorders a key. If the
+  consumer stops during the pause, the message goes back to its queue unsettled.
+- **Sharing.** Subscriptions of one actor share its partitions: each partition has one active
+  subscription at a time and moves to another when that one stops or dies. The RabbitMQ bus
+  also spreads the partitions over the processes that subscribe (``_rabbitmq_members``).
 """
 
 from __future__ import annotations
@@ -104,10 +109,5 @@ class Bus(ABC):
         """Deliver the actor's messages to ``handler`` until the subscription stops."""
 
     @abstractmethod
-    async def dead_letters(self, actor: str) -> list[DeadLetter]:
-        """The actor's dead-lettered messages with their reasons, oldest first."""
-
-
-def header_map(values: Mapping[str, str] | None) -> dict[str, str]:
-    """A plain dict copy of headers or context, for adapters that serialize them."""
-    return dict(values or {})
+    async def dead_letters(self, actor: str, *, limit: int = 1000) -> list[DeadLetter]:
+        """The actor's oldest ``limit`` dead-lettered messages with their reasons, oldest first."""

@@ -4,9 +4,11 @@ The application declares its topology in :meth:`RabbitMQBus.start` (see ``_topol
 names, queue type and why). An envelope goes to partition ``crc32(partition_key) % partitions``
 of its actor (``message_id`` when it has no key): a durable queue with single active consumer,
 so every message of one job is handled by one consumer at a time, in publish order, however
-many processes subscribe. The connection is robust: after a broker restart or a dropped
-connection it reconnects, re-declares the topology and resumes the consumers; messages that
-were unacked then are redelivered, and publishes during the outage raise ``BusUnavailable``.
+many processes subscribe. The processes spread the partitions among themselves
+(``balance_interval``, see ``_rabbitmq_members``), so replicas add throughput. The connection
+is robust: after a broker restart or a dropped connection it reconnects, re-declares the
+topology and resumes the consumers; messages that were unacked then are redelivered, and
+publishes during the outage raise ``BusUnavailable``.
 """
 
 from __future__ import annotations
@@ -56,6 +58,7 @@ class RabbitMQBus(Bus):
         publish_timeout: float = 30.0,
         connect_timeout: float = 10.0,
         reconnect_interval: float = 2.0,
+        balance_interval: float | None = 2.0,
     ) -> None:
         if not namespace or any(c.isspace() for c in namespace):
             raise InvalidInput(f"namespace: {namespace!r} must be non-empty without whitespace")
@@ -73,6 +76,12 @@ class RabbitMQBus(Bus):
         self._publish_timeout = publish_timeout
         self._connect_timeout = connect_timeout
         self._reconnect_interval = reconnect_interval
+        if balance_interval is not None and balance_interval <= 0:
+            raise InvalidInput(
+                f"balance_interval: {balance_interval!r}; expected seconds > 0, or None to "
+                "leave every partition with its first subscriber"
+            )
+        self._balance_interval = balance_interval
         self._connection: AbstractRobustConnection | None = None
         self._publisher: ConfirmedPublisher | None = None
         self._subscriptions: list[RabbitSubscription] = []
@@ -124,7 +133,9 @@ class RabbitMQBus(Bus):
         check_actor(actor, self.actors)
         check_prefetch(prefetch)
         connection, publisher = self._require_started()
-        subscription = RabbitSubscription(actor, handler, prefetch=prefetch)
+        subscription = RabbitSubscription(
+            actor, handler, prefetch=prefetch, balance_interval=self._balance_interval
+        )
         try:
             await subscription.open(connection, self.topology, publisher)
         except BaseException as exc:
@@ -135,13 +146,13 @@ class RabbitMQBus(Bus):
         self._subscriptions.append(subscription)
         return subscription
 
-    async def dead_letters(self, actor: str) -> list[DeadLetter]:
-        """Read the actor's dead-letter queue, then give every message back in its order."""
+    async def dead_letters(self, actor: str, *, limit: int = 1000) -> list[DeadLetter]:
+        """Read the oldest ``limit`` of the actor's dead letters, then give them back in order."""
         check_actor(actor, self.actors)
         connection, _ = self._require_started()
         async with self._dead_letter_lock:
             try:
-                messages = await self._read_parked(connection, actor)
+                messages = await self._read_parked(connection, actor, limit)
             except BROKER_ERRORS as exc:
                 raise BusUnavailable(f"cannot read the dead letters of {actor!r}: {exc!r}") from exc
         return [DeadLetter(_parked_envelope(m, actor), death_reason(m)) for m in messages]
@@ -184,9 +195,6 @@ class RabbitMQBus(Bus):
                 topology.dead_letter_exchange: await channel.declare_exchange(
                     topology.dead_letter_exchange, aio_pika.ExchangeType.DIRECT, durable=True
                 ),
-                topology.retry_exchange: await channel.declare_exchange(
-                    topology.retry_exchange, aio_pika.ExchangeType.HEADERS, durable=True
-                ),
             }
             for actor in topology.actors:
                 parked = await channel.declare_queue(
@@ -216,13 +224,13 @@ class RabbitMQBus(Bus):
         return ConfirmedPublisher(channel, topology, exchanges, timeout=self._publish_timeout)
 
     async def _read_parked(
-        self, connection: AbstractRobustConnection, actor: str
+        self, connection: AbstractRobustConnection, actor: str, limit: int
     ) -> list[AbstractIncomingMessage]:
         channel = await connection.channel(publisher_confirms=False)
         try:
             queue = await channel.get_queue(self.topology.dead_letter_queue(actor), ensure=False)
             messages: list[AbstractIncomingMessage] = []
-            while (message := await queue.get(no_ack=False, fail=False)) is not None:
+            while len(messages) < limit and (message := await queue.get(no_ack=False, fail=False)):
                 messages.append(message)
             for message in messages:
                 await message.reject(requeue=True)

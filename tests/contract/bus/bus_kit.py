@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from typing import Any
 
 from pipelinejobs.bus.local import LocalBus
 from pipelinejobs.bus.port import Bus
@@ -19,14 +20,8 @@ def local_bus() -> LocalBus:
 
 
 def rabbitmq_bus(namespace: str, **options: object) -> RabbitMQBus:
-    return RabbitMQBus(
-        AMQP_URL,
-        partitions=PARTITIONS,
-        namespace=namespace,
-        actors=ACTORS,
-        reconnect_interval=0.5,
-        **options,  # type: ignore[arg-type]
-    )
+    settings: dict[str, Any] = {"partitions": PARTITIONS, "actors": ACTORS}
+    return RabbitMQBus(AMQP_URL, namespace=namespace, reconnect_interval=0.5, **settings | options)
 
 
 @dataclass

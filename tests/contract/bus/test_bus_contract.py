@@ -180,6 +180,30 @@ async def test_retry_later_redelivers_the_same_envelope_with_the_next_attempt(
     assert recorder.seen == [Seen(message, 1, False), Seen(message, 2, False)]
 
 
+async def test_a_retry_keeps_the_order_of_its_key(bus: Bus) -> None:
+    messages = [envelope(key="job-1", body=str(seq).encode()) for seq in range(10)]
+
+    async def retries_3_once(delivery: Delivery) -> None:
+        if delivery.envelope.body == b"3" and delivery.attempt == 1:
+            await delivery.retry_later(0.3, "store unavailable")
+        else:
+            await delivery.ack()
+
+    recorder = Recorder(retries_3_once)
+    await bus.publish(messages)  # queued first, so the broker sends ahead (prefetch)
+    await bus.consume("alpha", recorder, prefetch=16)
+    await recorder.wait_until(lambda: len(recorder.settled) == 11)
+
+    assert [(int(s.envelope.body), s.attempt) for s in recorder.seen] == [
+        (0, 1),
+        (1, 1),
+        (2, 1),
+        (3, 1),
+        (3, 2),
+        *((seq, 1) for seq in range(4, 10)),
+    ]
+
+
 async def test_retries_count_every_attempt(bus: Bus) -> None:
     message = envelope(key="job-1")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from bus_helpers import envelope
-from pipelinejobs.bus._topology import Topology, retry_bucket_ms
+from pipelinejobs.bus._topology import Topology
 from pipelinejobs.bus.factory import create_bus
 from pipelinejobs.bus.local import LocalBus
 from pipelinejobs.bus.rabbitmq import RabbitMQBus
@@ -48,14 +48,4 @@ def test_the_topology_names_follow_the_namespace() -> None:
     assert topology.partition_queue("jobs-manager", 1) == "pj.jobs-manager.p1"
     assert topology.routing_key("jobs-manager", 1) == "jobs-manager.1"
     assert topology.dead_letter_queue("jobs-manager") == "pj.jobs-manager.dead-letter"
-    assert topology.retry_queue(200) == "pj.retry.200"
-
-
-@pytest.mark.parametrize(
-    ("delay", "bucket_ms"),
-    [(0.0, 100), (0.1, 100), (0.2, 200), (0.25, 500), (30.0, 30_000), (7200.0, 3_600_000)],
-)
-def test_a_retry_waits_in_the_first_delay_queue_not_shorter_than_asked(
-    delay: float, bucket_ms: int
-) -> None:
-    assert retry_bucket_ms(delay) == bucket_ms
+    assert topology.members_exchange("jobs-manager") == "pj.jobs-manager.members"

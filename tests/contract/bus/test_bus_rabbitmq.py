@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import shutil
 import zlib
+from typing import Any
 
 import aio_pika
 import pytest
@@ -214,3 +215,74 @@ async def test_classic_queues_keep_the_same_contract(namespace: str) -> None:
     finally:
         await bus.close()
         await bus.delete_topology()
+
+
+def keys_covering(partitions: int, per_partition: int) -> list[str]:
+    """Job keys such that every partition queue gets ``per_partition`` of them."""
+    found: dict[int, list[str]] = {k: [] for k in range(partitions)}
+    n = 0
+    while any(len(keys) < per_partition for keys in found.values()):
+        key = f"job-{n}"
+        bucket = found[zlib.crc32(key.encode()) % partitions]
+        if len(bucket) < per_partition:
+            bucket.append(key)
+        n += 1
+    return [key for keys in found.values() for key in keys]
+
+
+async def test_processes_spread_the_partitions_and_hand_them_on_when_one_leaves(
+    namespace: str,
+) -> None:
+    partitions, interval = 16, 0.3
+    buses = [
+        rabbitmq_bus(namespace, partitions=partitions, balance_interval=interval) for _ in range(4)
+    ]
+    handled: dict[int, list[tuple[int, str]]] = {n: [] for n in range(len(buses))}
+    progress = asyncio.Event()
+
+    def handler_of(n: int) -> Any:
+        async def handle(delivery: Delivery) -> None:
+            partition = zlib.crc32((delivery.envelope.partition_key or "").encode()) % partitions
+            handled[n].append((partition, delivery.envelope.message_id))
+            await delivery.ack()
+            progress.set()
+
+        return handle
+
+    async def handled_after(round_keys: list[str]) -> dict[int, set[int]]:
+        """Publish one message per key once the members know each other; who took which."""
+        for log in handled.values():
+            log.clear()
+        await asyncio.sleep(4 * interval)  # a beat from everyone, and time to hand over
+        sent = [envelope(key=key) for key in round_keys]
+        await buses[0].publish(sent)
+        ids = {e.message_id for e in sent}
+        async with asyncio.timeout(HANG_GUARD):
+            while {m for log in handled.values() for _, m in log} != ids:
+                progress.clear()
+                await progress.wait()
+        return {n: {p for p, _ in log} for n, log in handled.items() if log}
+
+    keys = keys_covering(partitions, 3)
+    try:
+        subscriptions = []
+        for n, bus in enumerate(buses):
+            await bus.start()
+            subscriptions.append(await bus.consume("alpha", handler_of(n)))
+        # Warm-up: whoever subscribed first holds every partition until it meets the others.
+        await handled_after(keys)
+
+        spread = await handled_after(keys)
+        await subscriptions[0].stop()
+        after_leave = await handled_after(keys)
+    finally:
+        for bus in buses:
+            await bus.close()
+        await buses[0].delete_topology()
+
+    assert sorted(len(p) for p in spread.values()) == [4, 4, 4, 4]
+    assert sorted(p for owned in spread.values() for p in owned) == list(range(partitions))
+    assert 0 not in after_leave
+    assert len(after_leave) == 3
+    assert max(len(p) for p in after_leave.values()) <= 6  # ceil(16 / 3)
+    assert sorted(p for owned in after_leave.values() for p in owned) == list(range(partitions))

@@ -1,0 +1,63 @@
+"""Process logs: every line JSON and redacted, our own and those of the libraries we use."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+
+import pytest
+import structlog
+from pipelinejobs.logs import configure_logging, process_logger
+
+
+@pytest.fixture
+def configured() -> Iterator[None]:
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    configure_logging("INFO", json_lines=True)
+    try:
+        yield
+    finally:
+        root.handlers, root.level = handlers, level
+        structlog.reset_defaults()
+
+
+def lines(err: str) -> list[dict[str, object]]:
+    return [json.loads(line) for line in err.splitlines() if line.strip()]
+
+
+@pytest.mark.usefixtures("configured")
+def test_a_library_warning_is_a_redacted_json_line(capsys: pytest.CaptureFixture[str]) -> None:
+    logging.getLogger("uvicorn.error").warning(
+        "POST /actors/v2/jobs-manager/messages?x-nonce=SD2E_g60vQOz1xkN&token=0dc73dc3ff39b49a "
+        "Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.e30.sig from amqp://guest:s3cret@mq:5672/"
+    )
+
+    [line] = lines(capsys.readouterr().err)
+    assert line["logger"] == "uvicorn.error"
+    assert line["level"] == "warning"
+    text = str(line["event"])
+    for secret in ("SD2E_g60vQOz1xkN", "0dc73dc3ff39b49a", "eyJhbGciOiJIUzI1NiJ9", "s3cret"):
+        assert secret not in text
+    assert text.count("[REDACTED]") == 4
+
+
+@pytest.mark.usefixtures("configured")
+def test_driver_debug_chatter_stays_out_and_our_lines_stay_in(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    logging.getLogger("aiormq.connection").info("frame received: nonce record ...")
+    process_logger(component="test").info("bus started", token="0dc73dc3ff39b49a")
+
+    [line] = lines(capsys.readouterr().err)
+    assert line["event"] == "bus started"
+    assert line["token"] == "[REDACTED]"
+
+
+@pytest.mark.usefixtures("configured")
+def test_configuring_twice_does_not_double_the_lines(capsys: pytest.CaptureFixture[str]) -> None:
+    configure_logging("INFO", json_lines=True)
+    logging.getLogger("pymongo").error("server selection timed out")
+
+    assert len(lines(capsys.readouterr().err)) == 1
