@@ -36,7 +36,7 @@ typecheck: install
 	$(VENV)/bin/mypy
 
 unit: install
-	$(PY) -m pytest tests/unit -q
+	scripts/run-tests.sh tests/unit -q
 
 ## proto: regenerate the protobuf Python code from proto/ (a test fails when it is stale)
 proto: install

@@ -2,6 +2,9 @@
 
 Nothing here performs I/O, reads the clock or draws randomness: time and random sources are
 passed in, so every rule is deterministic and unit-tested without fixtures.
+
+``TransitionNotAllowed`` lives in ``pipelinejobs.errors`` with the rest of the error tree and is
+re-exported here, beside ``transition`` which raises it.
 """
 
 from pipelinejobs.domain.archive import (
@@ -43,6 +46,7 @@ from pipelinejobs.domain.states import (
     transition,
 )
 from pipelinejobs.domain.tokens import TOKEN_LENGTH, AdminTokens, UpdateTokens
+from pipelinejobs.errors import TransitionNotAllowed
 
 __all__ = [
     "ADMIN_EVENTS",
@@ -55,6 +59,7 @@ __all__ = [
     "AdminTokens",
     "JobEvent",
     "JobState",
+    "TransitionNotAllowed",
     "UUIDType",
     "UpdateTokens",
     "allowed_events",

@@ -19,6 +19,7 @@ import petname
 from hashids import Hashids
 
 from pipelinejobs.domain.canonical import canonical_json
+from pipelinejobs.domain.checks import refused
 from pipelinejobs.domain.identifiers import (
     DEFAULT_DOMAIN,
     UUIDType,
@@ -92,6 +93,8 @@ def archive_path(
 def instanced_directory(session: str, now: datetime) -> str:
     """``<session>-YYYYMMDDTHHmmssZ``: a fresh directory per run of the same job."""
     _path_segment(session, "session", MAX_SESSION_LENGTH)
+    if not isinstance(now, datetime):
+        raise refused("now", now, "a timezone-aware UTC datetime such as datetime.now(UTC)")
     if now.tzinfo is None or now.utcoffset() != timedelta(0):
         raise InvalidInput(
             f"now {now.isoformat()} is not accepted; expected a timezone-aware UTC datetime "
@@ -101,7 +104,14 @@ def instanced_directory(session: str, now: datetime) -> str:
 
 
 def session_name(rng: random.Random) -> str:
-    """A memorable ``adjective-animal`` session name, e.g. ``casual-bass``."""
+    """A memorable ``adjective-animal`` session name, e.g. ``casual-bass``.
+
+    The caller passes the random source (this module draws no randomness of its own).
+    """
+    if not isinstance(rng, random.Random):
+        raise refused(
+            "rng", rng, "a random.Random, such as random.Random() or secrets.SystemRandom()"
+        )
     return f"{rng.choice(_ADJECTIVES)}-{rng.choice(_ANIMALS)}"
 
 

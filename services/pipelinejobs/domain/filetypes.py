@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import posixpath
 
+from pipelinejobs.domain.checks import refused
+
 UNKNOWN = "UNKNOWN"
 
 _LABELS: dict[str, tuple[str, ...]] = {
@@ -80,6 +82,8 @@ def infer_filetype(path: str) -> str:
 
     A leading dot (a hidden file such as ``.bashrc``) is not an extension.
     """
+    if not isinstance(path, str):
+        raise refused("path", path, "a file path as a str, such as /products/v2/.../reads.fastq")
     extensions = posixpath.basename(path).lower().lstrip(".").split(".")[1:]
     if not extensions:
         return UNKNOWN

@@ -14,6 +14,7 @@ from functools import lru_cache
 from typing import Any
 
 from pipelinejobs.domain.canonical import canonical_json
+from pipelinejobs.domain.checks import refused
 from pipelinejobs.errors import InvalidIdentifier, InvalidInput
 
 DEFAULT_DOMAIN = "sd2e.org"
@@ -88,13 +89,16 @@ _ACCEPTED_SHAPE = (
 )
 
 
-@lru_cache(maxsize=16)
 def namespace(domain: str = DEFAULT_DOMAIN) -> uuid.UUID:
     """The UUID5 namespace of a catalog domain: uuid3(NAMESPACE_DNS, domain)."""
     if not isinstance(domain, str) or not domain:
-        raise InvalidInput(
-            f"domain {domain!r} is not accepted; expected a DNS name like 'sd2e.org'"
-        )
+        raise refused("domain", domain, "a DNS name such as 'sd2e.org'")
+    return _namespace(domain)
+
+
+@lru_cache(maxsize=16)
+def _namespace(domain: str) -> uuid.UUID:
+    """Cached apart from the check, so an unhashable argument is refused, not a TypeError."""
     return uuid.uuid3(uuid.NAMESPACE_DNS, domain)
 
 
@@ -132,6 +136,7 @@ def uuid_type(value: str) -> UUIDType:
 
 def require_uuid(value: str, expected: UUIDType) -> str:
     """Return the normalized UUID if it is of type ``expected``; refuse it otherwise."""
+    expected = as_uuid_type(expected)
     text, kind = _parse(value)
     if kind is not expected:
         raise InvalidIdentifier(
@@ -154,11 +159,18 @@ def random_typed_uuid(
 
 
 def pipeline_uuid(components: list[Any], *, domain: str = DEFAULT_DOMAIN) -> str:
-    """The pipeline UUID: components only, so renaming or redescribing keeps the identity."""
+    """The pipeline UUID: components only, so renaming or redescribing keeps the identity.
+
+    Every component must be a JSON object (a container, an actor, a service...): a bare string
+    or number names no component, and accepting it would mint a pipeline nobody can run.
+    """
     if not isinstance(components, list):
-        raise InvalidInput(
-            f"components must be a list of component objects, got a {type(components).__name__}"
-        )
+        raise refused("components", components, "a list of component objects")
+    for index, component in enumerate(components):
+        if not isinstance(component, Mapping):
+            raise refused(
+                f"components[{index}]", component, 'a component object such as {"id": "..."}'
+            )
     return typed_uuid(canonical_json(components), UUIDType.PIPELINE, domain=domain)
 
 
@@ -178,12 +190,24 @@ def job_uuid(
 
 
 def linkage(linked_uuids: Iterable[str]) -> list[str]:
-    """Normalized, de-duplicated and sorted typed UUIDs, so their order never changes identity."""
+    """Normalized, de-duplicated and sorted typed UUIDs, so their order never changes identity.
+
+    A single string is refused rather than read as a list of characters, and a mapping rather
+    than read as its keys.
+    """
     if isinstance(linked_uuids, str | bytes):
         raise InvalidInput(
             f"linked uuids must be a list of typed UUIDs, not a single string: {linked_uuids!r}"
         )
-    return sorted({normalize_uuid(value) for value in linked_uuids})
+    if isinstance(linked_uuids, Mapping) or not isinstance(linked_uuids, Iterable):
+        raise refused("linked uuids", linked_uuids, "a list of typed UUIDs (empty for none)")
+    normalized: set[str] = set()
+    for index, value in enumerate(linked_uuids):
+        try:
+            normalized.add(normalize_uuid(value))
+        except InvalidIdentifier as exc:
+            raise InvalidIdentifier(f"linked uuids[{index}]: {exc}") from None
+    return sorted(normalized)
 
 
 def file_uuid(path: str, *, domain: str = DEFAULT_DOMAIN) -> str:

@@ -53,8 +53,11 @@ class UpdateTokens:
     """Issues and checks the update token that authorizes changes to one document."""
 
     def __init__(self, keys: Sequence[bytes]) -> None:
-        if isinstance(keys, bytes | str) or len(keys) == 0:
-            raise InvalidInput("update token keys must be a non-empty list of byte strings")
+        if isinstance(keys, bytes | str) or not isinstance(keys, Sequence) or len(keys) == 0:
+            raise InvalidInput(
+                "update token keys must be a non-empty list of byte strings "
+                f"(for example [secrets.token_bytes(32)]); got a {type(keys).__name__}"
+            )
         self._keys = tuple(
             _check_key(key, f"update token key #{index}") for index, key in enumerate(keys)
         )

@@ -16,8 +16,15 @@ from google.protobuf.message import Message
 from pydantic import ValidationError
 
 from pipelinejobs.bus.port import JSON_CONTENT_TYPE, PROTOBUF_CONTENT_TYPE
+from pipelinejobs.domain.checks import refused
 from pipelinejobs.errors import InvalidInput, MessageTooLarge
-from pipelinejobs.messages.limits import DEFAULT_LIMITS, Limits, check_document, parse_json
+from pipelinejobs.messages.limits import (
+    DEFAULT_LIMITS,
+    Limits,
+    check_document,
+    parse_json,
+    require_limits,
+)
 from pipelinejobs.messages.models import MESSAGE_MODELS, MessageModel
 from pipelinejobs.messages.pb.pipelinejobs.v1 import (
     agave_pb2,
@@ -68,12 +75,12 @@ _ALIASES: dict[str, MessageType] = {
 def message_type(name: str) -> MessageType:
     """The message type named ``JobEvent``, ``pipelinejobs.v1.JobEvent`` or by its schema name
     (``pipelinejob_manager_event``)."""
-    try:
-        return _ALIASES[name]
-    except KeyError:
+    kind = _ALIASES.get(name) if isinstance(name, str) else None
+    if kind is None:
         raise InvalidInput(
             f"message type {name!r} is unknown; accepted: {', '.join(sorted(MESSAGE_TYPES))}"
-        ) from None
+        )
+    return kind
 
 
 def decode(
@@ -96,6 +103,10 @@ def decode_document(
     """The JSON document of a body, within the limits but not yet checked against a schema
     (for actors that pick the schema themselves). An empty JSON body is ``{}``; a protobuf body
     needs its ``message_type``."""
+    if not isinstance(body, bytes | bytearray):
+        raise refused("message body", body, "bytes")
+    body = bytes(body)
+    require_limits(limits)
     media_type = _media_type(content_type)
     if _is_json(media_type):
         if not body.strip():
@@ -117,7 +128,7 @@ def decode_document(
             raise MessageTooLarge(
                 f"message body is {len(body)} bytes; the limit is {limits.max_bytes} bytes"
             )
-        document = document_from_proto(body, kind.proto)
+        document = document_from_proto(body, kind.proto, max_depth=limits.max_depth)
         check_document(document, limits)
         return document
     raise InvalidInput(
@@ -138,6 +149,8 @@ def from_document(document: Any, message_type: str) -> MessageModel:
 
 def to_document(model: MessageModel) -> dict[str, Any]:
     """The JSON document of a model, checked against its schema (nothing invalid is sent)."""
+    if not isinstance(model, MessageModel):
+        raise refused("model", model, f"a message model: {', '.join(sorted(MESSAGE_TYPES))}")
     document = model.to_document()
     registry().validate(document, model.schema_name)
     return document
@@ -153,8 +166,9 @@ def encode_json(model: MessageModel) -> bytes:
 
 def encode_protobuf(model: MessageModel) -> bytes:
     """Deterministic protobuf bytes of the model's document."""
+    document = to_document(model)
     kind = _message_type(model.message_type)
-    message = proto_from_document(to_document(model), kind.proto)
+    message = proto_from_document(document, kind.proto)
     return message.SerializeToString(deterministic=True)
 
 
@@ -164,6 +178,10 @@ def _message_type(name: str) -> MessageType:
 
 
 def _media_type(content_type: str) -> str:
+    if not isinstance(content_type, str):
+        raise refused(
+            "content type", content_type, f"a str: {JSON_CONTENT_TYPE} or {PROTOBUF_CONTENT_TYPE}"
+        )
     return content_type.split(";", 1)[0].strip().lower()
 
 

@@ -16,10 +16,11 @@ import json
 import math
 import re
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from itertools import accumulate
 from typing import Any
 
+from pipelinejobs.domain.checks import refused
 from pipelinejobs.errors import InvalidInput, MessageTooLarge
 from pipelinejobs.messages.problems import json_path
 
@@ -33,6 +34,12 @@ class Limits:
     max_string_length: int = 64 * 1024
     max_items: int = 10_000
 
+    def __post_init__(self) -> None:
+        for field in fields(self):
+            value = getattr(self, field.name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise refused(f"Limits.{field.name}", value, "a positive int")
+
 
 DEFAULT_LIMITS = Limits()
 
@@ -45,7 +52,10 @@ _DEPTH_STEP = {"[": 1, "{": 1, "]": -1, "}": -1}
 
 def parse_json(raw: bytes | str, limits: Limits = DEFAULT_LIMITS) -> Any:
     """Parse one JSON document within ``limits``; raise ``MessageTooLarge`` or ``InvalidInput``."""
-    text = _text_within_size(raw, limits)
+    require_limits(limits)
+    if not isinstance(raw, bytes | bytearray | str):
+        raise refused("JSON body", raw, "bytes or a str of JSON text")
+    text = _text_within_size(bytes(raw) if isinstance(raw, bytearray) else raw, limits)
     depth = nesting_depth(text)
     if depth > limits.max_depth:
         raise MessageTooLarge(
@@ -71,6 +81,8 @@ def parse_json(raw: bytes | str, limits: Limits = DEFAULT_LIMITS) -> Any:
 
 def nesting_depth(text: str) -> int:
     """The deepest bracket nesting of a JSON text, ignoring brackets inside strings."""
+    if not isinstance(text, str):
+        raise refused("JSON text", text, "a str")
     brackets = _NOT_BRACKET.sub("", _STRING.sub("", text))
     return max(accumulate(_DEPTH_STEP[char] for char in brackets), default=0)
 
@@ -78,7 +90,14 @@ def nesting_depth(text: str) -> int:
 def check_document(document: Any, limits: Limits = DEFAULT_LIMITS) -> None:
     """Check a decoded document (e.g. from protobuf) against the depth, string and item limits,
     and refuse non-finite numbers, which JSON cannot carry."""
-    _check(document, [], 0, limits)
+    _check(document, [], 0, require_limits(limits))
+
+
+def require_limits(limits: object) -> Limits:
+    """Return ``limits`` if it is a ``Limits``; refuse anything else (a dict, None...)."""
+    if not isinstance(limits, Limits):
+        raise refused("limits", limits, "a Limits, such as Limits(max_bytes=65536)")
+    return limits
 
 
 def _check(value: Any, path: list[str | int], depth: int, limits: Limits) -> None:

@@ -11,6 +11,10 @@ import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from jsonschema.exceptions import ValidationError  # type: ignore[import-untyped]
+
+from pipelinejobs.domain.checks import refused
+
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _MAX_VALUE_CHARS = 60
 _MAX_LINE_CHARS = 1000
@@ -19,10 +23,14 @@ _BOUNDS = {"minLength", "maxLength", "minItems", "maxItems", "minProperties", "m
 
 def json_path(parts: Iterable[str | int]) -> str:
     """``$.a.b[0]['odd key']`` for the path parts ``a, b, 0, odd key``."""
+    if isinstance(parts, str | bytes) or not isinstance(parts, Iterable):
+        raise refused("JSON path parts", parts, "a list of str keys and int indexes")
     text = "$"
     for part in parts:
-        if isinstance(part, int):
+        if isinstance(part, int) and not isinstance(part, bool):
             text += f"[{part}]"
+        elif not isinstance(part, str):
+            raise refused("JSON path part", part, "a str key or an int index")
         elif _IDENTIFIER.match(part):
             text += f".{part}"
         else:
@@ -32,6 +40,10 @@ def json_path(parts: Iterable[str | int]) -> str:
 
 def problems_of(errors: Iterable[Any]) -> list[str]:
     """One line per problem, sorted and free of duplicates (``errors``: jsonschema errors)."""
+    errors = list(errors) if isinstance(errors, Iterable) else [errors]
+    for error in errors:
+        if not isinstance(error, ValidationError):
+            raise refused("error", error, "a jsonschema ValidationError (from iter_errors)")
     lines = {_clip(line) for error in errors for line in _describe(error)}
     return sorted(lines)
 

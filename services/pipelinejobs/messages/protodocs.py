@@ -19,15 +19,20 @@ from typing import Any
 from google.protobuf import json_format
 from google.protobuf.message import DecodeError, Message
 
-from pipelinejobs.errors import InvalidInput
+from pipelinejobs.domain.checks import refused
+from pipelinejobs.errors import InvalidInput, MessageTooLarge
+from pipelinejobs.messages.limits import DEFAULT_LIMITS
 from pipelinejobs.messages.problems import json_path
+from pipelinejobs.messages.protowire import EXTRA_FIELD, json_depth
 
-EXTRA_FIELD = "additional_properties"
 MAX_EXACT_INTEGER = 2**53
 
 
 def proto_from_document(document: dict[str, Any], proto: type[Message]) -> Message:
     """The protobuf message holding ``document`` (already valid against its schema)."""
+    _require_proto(proto)
+    if not isinstance(document, dict):
+        raise refused("document", document, f"a JSON object for {proto.DESCRIPTOR.name}")
     known = _json_names(proto)
     extra_field = proto.DESCRIPTOR.fields_by_name.get(EXTRA_FIELD)
     extras = {key: value for key, value in document.items() if key not in known}
@@ -48,13 +53,23 @@ def proto_from_document(document: dict[str, Any], proto: type[Message]) -> Messa
     return message
 
 
-def document_from_proto(body: bytes, proto: type[Message]) -> dict[str, Any]:
-    """The JSON document of a serialized ``proto`` message."""
+def document_from_proto(
+    body: bytes, proto: type[Message], *, max_depth: int = DEFAULT_LIMITS.max_depth
+) -> dict[str, Any]:
+    """The JSON document of a serialized ``proto`` message.
+
+    A body the decoder refuses is refused as nested too deeply when its JSON document would nest
+    deeper than ``max_depth`` levels (the decoder's own limit is reached first for some), and as
+    malformed otherwise.
+    """
+    _require_proto(proto)
+    if not isinstance(body, bytes):
+        raise refused("protobuf body", body, "bytes")
     name = proto.DESCRIPTOR.name
     try:
         message = proto.FromString(body)
     except (DecodeError, RecursionError) as exc:
-        raise InvalidInput(f"body is not a valid protobuf {name} message: {exc}") from exc
+        raise _unparsable(body, proto, max_depth, exc) from exc
     size = message.ByteSize()
     message.DiscardUnknownFields()
     if message.ByteSize() != size:
@@ -78,6 +93,25 @@ def document_from_proto(body: bytes, proto: type[Message]) -> dict[str, Any]:
         document.update(extras)
     restored: dict[str, Any] = _restore_integers(document)
     return restored
+
+
+def _unparsable(body: bytes, proto: type[Message], max_depth: int, exc: Exception) -> InvalidInput:
+    """Why the decoder refused ``body``: too deep (as a JSON body is told), or malformed."""
+    name = proto.DESCRIPTOR.name
+    depth = json_depth(body, proto)
+    if depth is None:
+        return InvalidInput(f"body is not a valid protobuf {name} message: {exc}")
+    if depth > max_depth:
+        return MessageTooLarge(f"message nesting depth is {depth}; the limit is {max_depth} levels")
+    return InvalidInput(
+        f"body is not a valid protobuf {name} message: it is malformed, or nested deeper than "
+        f"the protobuf decoder accepts (send a deeply nested document as JSON): {exc}"
+    )
+
+
+def _require_proto(proto: object) -> None:
+    if not (isinstance(proto, type) and issubclass(proto, Message)):
+        raise refused("proto", proto, "a generated protobuf message class (jobs_pb2.JobEvent)")
 
 
 def _json_names(proto: type[Message]) -> set[str]:

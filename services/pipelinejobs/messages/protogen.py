@@ -4,6 +4,9 @@
 under ``pipelinejobs/messages/pb/``; ``--check`` regenerates into a temporary directory and exits
 non-zero when the committed files differ. Generated imports between our own files are rewritten
 to the package path, so ``pipelinejobs.messages.pb.pipelinejobs.v1.jobs_pb2`` imports anywhere.
+
+It runs from a source checkout only: ``proto/`` is not installed (an installed package carries
+the generated modules and needs no protoc). Elsewhere it stops with a message saying so.
 """
 
 from __future__ import annotations
@@ -31,6 +34,12 @@ class ProtoGenerationError(RuntimeError):
 
 def generate(out_dir: Path = PB_DIR, proto_root: Path = PROTO_ROOT) -> list[Path]:
     """Regenerate every module into ``out_dir`` (replacing what was there); return the files."""
+    if not proto_root.is_dir():
+        raise ProtoGenerationError(
+            f"proto directory {proto_root} not found: protobuf code is generated from the "
+            "proto/ directory of a source checkout (run `make proto` there); an installed "
+            "pipelinejobs already carries the generated modules"
+        )
     sources = sorted(proto_root.rglob("*.proto"))
     if not sources:
         raise ProtoGenerationError(f"no .proto files under {proto_root}")
@@ -90,7 +99,14 @@ def _mypy_plugin() -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
+    try:
+        return _run(sys.argv[1:] if argv is None else argv)
+    except ProtoGenerationError as exc:
+        print(f"protogen: {exc}", file=sys.stderr)
+        return 1
+
+
+def _run(args: list[str]) -> int:
     if args == ["--check"]:
         stale = stale_files()
         if stale:

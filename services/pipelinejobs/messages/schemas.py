@@ -3,6 +3,9 @@
 Each schema file is named after the last segment of its ``$id``; ``$ref`` values (relative, like
 ``pipelinejob_uuid.json``, or absolute) resolve by ``$id`` against those files only. A reference
 to anything else is refused when the registry loads, never fetched over the network.
+
+The directory is looked up in this order (see ``schema_dir``): ``$PIPELINEJOBS_SCHEMAS_DIR``, the
+source checkout's ``schemas/``, then the copy a wheel installs in ``share/pipelinejobs/schemas``.
 """
 
 from __future__ import annotations
@@ -20,23 +23,13 @@ from referencing import Registry, Resource
 from referencing.exceptions import NoSuchResource, Unresolvable
 from referencing.jsonschema import DRAFT7
 
+from pipelinejobs.domain.checks import refused
 from pipelinejobs.errors import InvalidInput, SchemaViolation
 from pipelinejobs.messages.problems import problems_of
+from pipelinejobs.messages.schema_dir import SCHEMAS_DIR_ENV as SCHEMAS_DIR_ENV
+from pipelinejobs.messages.schema_dir import schemas_dir as schemas_dir
 
 SCHEMA_BASE_URL = "https://schema.catalog.sd2e.org/schemas/"
-SCHEMAS_DIR_ENV = "PIPELINEJOBS_SCHEMAS_DIR"
-
-
-def schemas_dir() -> Path:
-    """``$PIPELINEJOBS_SCHEMAS_DIR``, else the repository's ``schemas/`` (editable install)."""
-    configured = os.environ.get(SCHEMAS_DIR_ENV)
-    directory = Path(configured) if configured else Path(__file__).resolve().parents[3] / "schemas"
-    if not directory.is_dir():
-        raise InvalidInput(
-            f"JSON Schema directory {directory} does not exist; set {SCHEMAS_DIR_ENV} to the "
-            "directory holding pipeline_manager_create.json and the other schema files"
-        )
-    return directory
 
 
 def _refuse_retrieval(uri: str) -> Resource[Any]:
@@ -48,6 +41,9 @@ class SchemaRegistry:
     """Every message schema by short name (``pipeline_manager_create``) and by ``$id``."""
 
     def __init__(self, directory: Path) -> None:
+        if not isinstance(directory, str | os.PathLike):
+            raise refused("schema directory", directory, "a path (pathlib.Path or str)")
+        directory = Path(directory)
         self.directory = directory
         self._schemas = _load(directory)
         offline: Registry[Any] = Registry(retrieve=_refuse_retrieval)  # type: ignore[call-arg]
@@ -74,6 +70,9 @@ class SchemaRegistry:
 
     def short_name(self, schema: str) -> str:
         """The short name of a schema given as short name, file name (``x.json``) or ``$id``."""
+        if not isinstance(schema, str):
+            known = ", ".join(self.names())
+            raise refused("schema", schema, f"a schema name as a str; known schemas: {known}")
         name = schema.removeprefix(SCHEMA_BASE_URL).removesuffix(".json")
         if name not in self._schemas:
             raise InvalidInput(

@@ -219,6 +219,24 @@ def test_pipeline_uuid_refuses_non_list() -> None:
         pipeline_uuid({"id": "x"})  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize(
+    ("components", "index"),
+    [
+        ([1, "x"], 0),
+        ([COMPONENTS[0], "bbq-brisket-0.5.0"], 1),
+        ([*COMPONENTS, None], 2),
+        ([COMPONENTS[0], [COMPONENTS[1]]], 1),
+    ],
+)
+def test_pipeline_uuid_refuses_a_component_that_is_not_an_object(
+    components: list[object], index: int
+) -> None:
+    with pytest.raises(
+        InvalidInput, match=rf"components\[{index}\] must be a component object such as"
+    ):
+        pipeline_uuid(components)
+
+
 def test_job_uuid_is_independent_of_linkage_order_case_and_duplicates() -> None:
     data = {"alpha": 0.5, "inputs": ["agave://data/x.txt"]}
     first = job_uuid(PIPELINE, [SAMPLE_A, SAMPLE_B], data)

@@ -190,3 +190,13 @@ def test_descriptions_are_documented_for_every_member() -> None:
     assert JobEvent.UPDATE.description == "append an information item to the history"
     assert all(state.description for state in JobState)
     assert all(event.description for event in JobEvent)
+
+
+def test_the_refusal_is_importable_beside_the_state_machine() -> None:
+    from pipelinejobs import domain
+    from pipelinejobs.domain import TransitionNotAllowed as FromDomain
+
+    assert FromDomain is TransitionNotAllowed
+    assert "TransitionNotAllowed" in domain.__all__
+    with pytest.raises(FromDomain, match="allowed events: retire, reset"):
+        domain.transition("FAILED", "run")

@@ -139,6 +139,55 @@ def test_protobuf_document_is_checked_against_the_depth_limit() -> None:
         decode(body, PROTOBUF, "JobEvent", Limits(max_depth=4))
 
 
+def deep_event(depth: int) -> tuple[bytes, bytes]:
+    """A JobEvent whose document nests ``depth`` levels, as protobuf and as JSON. Built level
+    by level: json_format itself refuses to build anything this deep."""
+    message = jobs_pb2.JobEvent(uuid=JOB, name="update")
+    level = message.data
+    level.SetInParent()
+    data: dict[str, Any] = {}
+    for _ in range(depth - 2):  # the event is level 1, its data level 2
+        level = level.fields["a"].struct_value
+        level.SetInParent()
+        data = {"a": data}
+    return message.SerializeToString(), as_json(FINISH | {"name": "update", "data": data})
+
+
+@pytest.mark.parametrize("depth", [33, 40, 300])
+def test_protobuf_nested_past_the_limit_is_refused_like_json_naming_the_limit(depth: int) -> None:
+    body, text = deep_event(depth)
+    expected = f"message nesting depth is {depth}; the limit is 32 levels"
+
+    with pytest.raises(MessageTooLarge, match=r"nesting .*the limit (is|of) 32 levels"):
+        decode(body, PROTOBUF, "JobEvent")
+    with pytest.raises(MessageTooLarge) as from_json:
+        decode(text, JSON, "JobEvent")
+
+    assert str(from_json.value) == expected
+
+
+def test_protobuf_too_deep_for_the_decoder_is_refused_with_its_depth() -> None:
+    body, _ = deep_event(300)
+
+    with pytest.raises(MessageTooLarge, match=r"^message nesting depth is 300; the limit is 32"):
+        decode(body, PROTOBUF, "JobEvent")
+
+
+def test_protobuf_too_deep_for_the_decoder_under_a_higher_limit_says_so() -> None:
+    body, _ = deep_event(150)
+
+    with pytest.raises(InvalidInput, match="nested deeper than the protobuf decoder accepts"):
+        decode(body, PROTOBUF, "JobEvent", Limits(max_depth=200))
+
+
+def test_protobuf_within_the_limit_still_decodes() -> None:
+    body, _ = deep_event(32)
+
+    event = decode(body, PROTOBUF, "JobEvent")
+
+    assert isinstance(event, JobEvent)
+
+
 def test_decode_document_gives_the_json_object_unvalidated() -> None:
     assert decode_document(b'{"arbitrary": "key value data"}', JSON) == {
         "arbitrary": "key value data"

@@ -5,7 +5,15 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from pipelinejobs.messages.protogen import PB_DIR, PROTO_ROOT, generate, stale_files
+import pytest
+from pipelinejobs.messages import protogen
+from pipelinejobs.messages.protogen import (
+    PB_DIR,
+    PROTO_ROOT,
+    ProtoGenerationError,
+    generate,
+    stale_files,
+)
 
 
 def test_committed_protobuf_code_is_current() -> None:
@@ -49,3 +57,26 @@ def test_imports_between_our_proto_files_point_into_the_package(tmp_path: Path) 
         text = (tmp_path / "pb" / "pipelinejobs" / "v1" / stub).read_text()
         assert "from pipelinejobs.messages.pb.pipelinejobs.v1 import common_pb2" in text
         assert "from pipelinejobs.v1 " not in text
+
+
+def test_outside_a_checkout_generation_stops_with_a_clear_message(tmp_path: Path) -> None:
+    out_dir = tmp_path / "pb"
+    out_dir.mkdir()
+    (out_dir / "jobs_pb2.py").write_text("# generated\n")
+
+    with pytest.raises(ProtoGenerationError, match=r"proto directory .*missing not found: .*make"):
+        generate(out_dir, tmp_path / "missing")
+
+    assert (out_dir / "jobs_pb2.py").read_text() == "# generated\n"
+
+
+def test_the_command_reports_a_generation_error_without_a_traceback(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def outside_a_checkout() -> list[str]:
+        raise ProtoGenerationError("proto directory /site-packages/proto not found")
+
+    monkeypatch.setattr(protogen, "stale_files", outside_a_checkout)
+
+    assert protogen.main(["--check"]) == 1
+    assert capsys.readouterr().err == "protogen: proto directory /site-packages/proto not found\n"

@@ -10,6 +10,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pipelinejobs.messages import MESSAGE_TYPES, decode, encode_protobuf, registry, to_document
+from pipelinejobs.messages.limits import nesting_depth
+from pipelinejobs.messages.protowire import json_depth
 
 HEX = "0123456789abcdef"
 EVENTS = registry().schema("pipelinejob_eventname")["enum"]
@@ -174,3 +176,15 @@ def test_json_and_protobuf_give_the_same_model(name: str, data: st.DataObject) -
 
     assert from_protobuf == from_json
     assert exact(to_document(from_protobuf)) == exact(document)
+
+
+@pytest.mark.parametrize("name", sorted(DOCUMENTS))
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_depth_read_from_the_wire_is_the_depth_of_the_document(
+    name: str, data: st.DataObject
+) -> None:
+    document = data.draw(DOCUMENTS[name], label="document")
+    body = encode_protobuf(decode(json.dumps(document).encode(), "application/json", name))
+
+    assert json_depth(body, MESSAGE_TYPES[name].proto) == nesting_depth(json.dumps(document))

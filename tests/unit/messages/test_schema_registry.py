@@ -138,6 +138,25 @@ def test_one_of_problems_show_only_the_forms_that_came_close() -> None:
     assert "sample_ref" not in problem
 
 
+@pytest.mark.parametrize("uri", ["not a uri", "example.org/tacobot", "http://exa mple.org/", ""])
+def test_a_service_uri_that_is_not_a_uri_is_refused_at_its_path(uri: str) -> None:
+    document = {"name": "Tacobot", "components": [{"id": "tacobot"}, {"uri": uri}]}
+
+    [problem] = problems(document, "pipeline_manager_create")
+
+    assert problem.startswith("$.components[1]: ")
+    assert f"service: .uri: {uri!r} is not a 'uri'" in problem
+
+
+@pytest.mark.parametrize(
+    "uri", ["https://example.org/tacobot", "urn:isbn:0451450523", "s3://bucket/key?v=1#frag"]
+)
+def test_a_service_uri_that_is_a_uri_is_accepted(uri: str) -> None:
+    document = {"name": "Tacobot", "components": [{"uri": uri}]}
+
+    registry().validate(document, "pipeline_manager_create")
+
+
 def test_agave_callback_keeps_unknown_properties_open() -> None:
     callback = {
         "owner": "o",
