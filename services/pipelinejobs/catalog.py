@@ -2,9 +2,9 @@
 
 Jobs are linked to catalog records (``derived_from``) and archived under a hash of them, so the
 records must exist before a job names them. :func:`load_catalog` loads a small JSON catalog (the
-CLI's ``pipelinejobs catalog load FILE``); :func:`resolve` finds a record from the text id or
-typed UUID a user sends. Record UUIDs are typed UUIDs of the text id, so loading the same
-catalog twice writes the same records.
+CLI's ``pipelinejobs catalog load FILE``); :func:`find` finds a record from the text id or
+typed UUID a user sends (job linkage uses it, naming every id it does not find at once). Record
+UUIDs are typed UUIDs of the text id, so loading the same catalog twice writes the same records.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pipelinejobs.domain.identifiers import UUIDType, normalize_uuid, require_uuid, typed_uuid
-from pipelinejobs.errors import InvalidInput, NotFound
+from pipelinejobs.errors import InvalidInput
 from pipelinejobs.store.port import JSON, Store
 
 MAX_CATALOG_ENTRIES = 100_000
@@ -55,19 +55,9 @@ def record_kind(record_type: str) -> RecordKind:
     return kind
 
 
-async def resolve(store: Store, value: str, record_type: str) -> JSON:
-    """The record of ``record_type`` named by a text id or a typed UUID of that type."""
-    record = await find(store, value, record_type)
-    if record is None:
-        raise NotFound(
-            f"no {record_type} {value!r} in the catalog; load it with "
-            "`pipelinejobs catalog load FILE` or check the id"
-        )
-    return record
-
-
 async def find(store: Store, value: str, record_type: str) -> JSON | None:
-    """Like :func:`resolve`, but None when the catalog has no such record.
+    """The record of ``record_type`` named by a text id or a typed UUID of that type, or None
+    when the catalog has no such record.
 
     A typed UUID of another type, or a text id naming a record of another type, is refused:
     linking a job to a sample where a measurement was meant would be silently wrong.
@@ -90,9 +80,12 @@ async def find(store: Store, value: str, record_type: str) -> JSON | None:
 async def load_catalog(store: Store, document: Any, *, domain: str) -> dict[str, int]:
     """Load every record of a catalog document; returns how many of each section were loaded.
 
-    The whole document is checked (shape, duplicates, parents present in the document or the
-    store) before anything is written, so a refused document leaves the catalog unchanged.
-    Loading the same document again rewrites the same records.
+    Validation is all or nothing: the whole document is checked (shape, duplicates, parents
+    present in the document or the store) before anything is written, so a refused document
+    leaves the catalog unchanged. The writes are not: the store port writes one record at a
+    time (no multi-record transaction), so a store failure part-way leaves the records written
+    so far, parents first. Loading is idempotent (the same document writes the same records,
+    and records it finds already loaded are its own), so the remedy is to load it again.
     """
     sections = _sections(document)
     plan = _Plan(store, domain)

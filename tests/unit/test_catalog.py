@@ -1,4 +1,4 @@
-"""The catalog (load, resolve) and job linkage against it, on a real SQLite store."""
+"""The catalog (load, find) and job linkage against it, on a real SQLite store."""
 
 from __future__ import annotations
 
@@ -9,9 +9,10 @@ from typing import Any
 
 import pytest
 from pipelinejobs.actors.linkage import Linkage, resolve_linkage
-from pipelinejobs.catalog import load_catalog, resolve
+from pipelinejobs.catalog import find, load_catalog
 from pipelinejobs.domain.identifiers import typed_uuid
-from pipelinejobs.errors import InvalidIdentifier, InvalidInput, NotFound
+from pipelinejobs.errors import InvalidIdentifier, InvalidInput, NotFound, StoreUnavailable
+from pipelinejobs.store.port import JSON
 from pipelinejobs.store.sqlite import SQLiteStore
 
 DOMAIN = "sd2e.org"
@@ -159,7 +160,63 @@ async def test_a_text_id_cannot_name_two_records(loaded: SQLiteStore) -> None:
         await load_catalog(loaded, document, domain=DOMAIN)
 
 
-# -- resolve ---------------------------------------------------------------------------------
+async def test_a_store_failure_part_way_leaves_a_prefix_and_loading_again_completes_it(
+    store: SQLiteStore, tmp_path: Path
+) -> None:
+    failing = FailingAfter(store, writes=4)
+
+    with pytest.raises(StoreUnavailable):
+        await load_catalog(failing, demo_catalog(), domain=DOMAIN)  # type: ignore[arg-type]
+
+    assert failing.written == ["NovelChassis-NAND-Gate", *EXPERIMENTS, "sample.tacc.abcde"]
+    assert await store.get_catalog_record("sample.tacc.fghij") is None
+    counts = await load_catalog(store, demo_catalog(), domain=DOMAIN)
+    assert counts == {"experiment_designs": 1, "experiments": 2, "samples": 3, "measurements": 4}
+    clean = SQLiteStore(tmp_path / "clean.sqlite")
+    await clean.start()
+    try:
+        await load_catalog(clean, demo_catalog(), domain=DOMAIN)
+        for text_id in ALL_IDS:
+            assert await store.get_catalog_record(text_id) == await clean.get_catalog_record(
+                text_id
+            )
+    finally:
+        await clean.close()
+
+
+EXPERIMENTS = ["experiment.tacc.10001", "experiment.tacc.10002"]
+ALL_IDS = [
+    "NovelChassis-NAND-Gate",
+    *EXPERIMENTS,
+    "sample.tacc.abcde",
+    "sample.tacc.fghij",
+    "sample.tacc.klmno",
+    "measurement.tacc.1234",
+    "measurement.tacc.2345",
+    "measurement.tacc.3456",
+    "measurement.tacc.4567",
+]
+
+
+class FailingAfter:
+    """The store, except that it becomes unavailable after ``writes`` catalog records."""
+
+    def __init__(self, store: SQLiteStore, *, writes: int) -> None:
+        self.store = store
+        self.writes = writes
+        self.written: list[str] = []
+
+    async def get_catalog_record(self, key: str) -> JSON | None:
+        return await self.store.get_catalog_record(key)
+
+    async def put_catalog_record(self, record: JSON) -> None:
+        if len(self.written) == self.writes:
+            raise StoreUnavailable("the store went away")
+        await self.store.put_catalog_record(record)
+        self.written.append(str(record["id"]))
+
+
+# -- find ------------------------------------------------------------------------------------
 @pytest.mark.parametrize(
     "value",
     [
@@ -168,22 +225,22 @@ async def test_a_text_id_cannot_name_two_records(loaded: SQLiteStore) -> None:
         "uri:urn:" + uid("sample.tacc.abcde", "sample").upper(),
     ],
 )
-async def test_resolve_accepts_text_ids_and_typed_uuids(loaded: SQLiteStore, value: str) -> None:
-    record = await resolve(loaded, value, "sample")
+async def test_find_accepts_text_ids_and_typed_uuids(loaded: SQLiteStore, value: str) -> None:
+    record = await find(loaded, value, "sample")
 
+    assert record is not None
     assert record["id"] == "sample.tacc.abcde"
 
 
-async def test_resolve_names_an_unknown_id(loaded: SQLiteStore) -> None:
-    with pytest.raises(NotFound, match=r"sample\.tacc\.zzz"):
-        await resolve(loaded, "sample.tacc.zzz", "sample")
+async def test_find_gives_none_for_an_unknown_id(loaded: SQLiteStore) -> None:
+    assert await find(loaded, "sample.tacc.zzz", "sample") is None
 
 
-async def test_resolve_refuses_a_record_of_another_type(loaded: SQLiteStore) -> None:
+async def test_find_refuses_a_record_of_another_type(loaded: SQLiteStore) -> None:
     with pytest.raises(InvalidIdentifier, match="expected a sample UUID"):
-        await resolve(loaded, uid("measurement.tacc.1234", "measurement"), "sample")
+        await find(loaded, uid("measurement.tacc.1234", "measurement"), "sample")
     with pytest.raises(InvalidInput, match="names a measurement in the catalog, not a sample"):
-        await resolve(loaded, "measurement.tacc.1234", "sample")
+        await find(loaded, "measurement.tacc.1234", "sample")
 
 
 # -- linkage ---------------------------------------------------------------------------------

@@ -117,3 +117,17 @@ def test_filters_must_be_a_list_of_strings(filters: object, problem: str) -> Non
 )
 def test_the_url_parameter_is_a_json_array_or_one_pattern(value: str, expected: list[str]) -> None:
     assert filters_from_parameter(value) == expected
+
+
+@pytest.mark.parametrize(
+    ("filters", "problem"),
+    [
+        (["ok", "(?<=x)y"], r"index_patterns\[1\] '\(\?<=x\)y' is not an accepted"),
+        ([7], r"index_patterns\[0\] must be a string"),
+        ("a", r"index_patterns must be a list"),
+        ([f"f{n}" for n in range(MAX_FILTERS + 1)], rf"index_patterns has {MAX_FILTERS + 1}"),
+    ],
+)
+def test_errors_name_the_field_the_patterns_came_in(filters: object, problem: str) -> None:
+    with pytest.raises(InvalidInput, match=problem):
+        compile_filters(filters, field="index_patterns")

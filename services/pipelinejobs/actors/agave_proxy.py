@@ -6,6 +6,13 @@ compute job that archive path and a callback URL to the jobs-manager (update tok
 scoped to the jobs-manager), submits it, and records ``run`` (or ``fail`` with the reason).
 Progress then arrives as compute-service callbacks; no delivery waits for the compute job.
 
+The proxy writes the job itself, in its own process, through the same shared functions the
+jobs-manager uses (``managed_jobs.create_managed_job``, ``ledger.record_job_event``): one ledger,
+the same rules (state machine, event shape, consumed message ids) and the same atomic append.
+So the job, its archive path and token exist before the compute service is asked to run it,
+with no round trip through the jobs-manager's queue; a callback that is applied before ``run``
+is recorded wins (see ``_record``).
+
 Exactly-once effect under redelivery: the job is created with message id ``<mid>:create`` and
 ``run``/``fail`` are recorded with ``<mid>:run``/``<mid>:fail``, so a redelivered launch whose
 outcome is recorded answers from the stored job and never submits again. The one window left is
@@ -21,7 +28,8 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 from urllib.parse import quote
 
-from pipelinejobs.actors.base import ActorContext, Message
+from pipelinejobs.actors.base import ActorContext, Message, sender_user
+from pipelinejobs.actors.filters import compile_filters
 from pipelinejobs.actors.ledger import Recorded, record_job_event
 from pipelinejobs.actors.linkage import linkage_parameters
 from pipelinejobs.actors.managed_jobs import (
@@ -78,6 +86,7 @@ class AgaveProxy:
         """What the gateway checks before accepting the message (HTTP 422 instead of ERROR)."""
         registry().validate(message.document, LAUNCH_SCHEMA)
         _checked_job_definition(message.document["job_definition"])
+        compile_filters(message.document.get("index_patterns"), field="index_patterns")
 
     async def handle(self, message: Message, ctx: ActorContext) -> Mapping[str, Any] | None:
         document = message.document
@@ -89,6 +98,7 @@ class AgaveProxy:
                 "a compute service, e.g. the local execution system)"
             )
         job_definition = _checked_job_definition(document["job_definition"])
+        compile_filters(document.get("index_patterns"), field="index_patterns")
         app_id = job_definition["appId"]
         if not await compute.app_exists(app_id):
             raise ComputeRejected(
@@ -141,7 +151,7 @@ class AgaveProxy:
         launched = await self._earlier_launch(message, ctx, job, run_id, fail_id)
         if launched is not None:
             return launched
-        nonce = await ensure_callback_nonce(ctx, job, message.sender)
+        nonce = await ensure_callback_nonce(ctx, job, sender_user(message.sender))
         callback = callback_url(ctx, job, nonce)
         definition = submitted_definition(job_definition, job.body, callback)
         try:
@@ -174,7 +184,7 @@ class AgaveProxy:
         if stored.consumed(fail_id):
             raise PermanentError(f"job {job.uuid} failed to launch: {_failure_reason(stored)}")
         if stored.consumed(run_id):
-            nonce = await ensure_callback_nonce(ctx, job, message.sender)
+            nonce = await ensure_callback_nonce(ctx, job, sender_user(message.sender))
             return self._reply(ctx, job, nonce, *_launched_as(stored))
         if not job.created:
             _require_relaunchable(job, message.sender)
@@ -188,7 +198,7 @@ class AgaveProxy:
             uuid=job.uuid,
             state=state,
         )
-        nonce = await ensure_callback_nonce(ctx, job, message.sender)
+        nonce = await ensure_callback_nonce(ctx, job, sender_user(message.sender))
         return self._reply(ctx, job, nonce, None, None)
 
     def _reply(
@@ -276,7 +286,8 @@ async def ensure_callback_nonce(ctx: ActorContext, job: CreatedJob, owner: str |
 
     Scoped to the jobs-manager at EXECUTE (post messages, nothing else), unlimited uses and no
     expiry: a compute job may run for days and report many statuses. Deleting the nonce
-    revokes the callbacks.
+    revokes the callbacks. ``owner`` is the launching user's name (``sender_user``), as the
+    gateway's nonce routes compare it, so that user can list and delete the nonce.
     """
     nonce_id = callback_nonce_id(ctx.update_tokens, job.uuid, domain=ctx.settings.uuid_domain)
     if await ctx.store.get_nonce(nonce_id) is None:

@@ -53,26 +53,32 @@ class FileFilters:
         return [path for path in paths if self.matches(path)]
 
 
-def compile_filters(filters: object) -> FileFilters:
+def compile_filters(filters: object, *, field: str = "filters") -> FileFilters:
     """Decode and compile a list of filters; ``None`` or ``[]`` selects every file.
 
     Raises ``InvalidInput`` naming the first filter that is not a string, too long, or not a
     regular expression RE2 accepts (with RE2's reason), and ``MessageTooLarge`` for too many.
+    ``field`` is what the errors call the list: the same patterns arrive as an index request's
+    ``filters``, a job's ``archive_patterns[i].patterns`` or a launch's ``index_patterns``, and
+    are checked by these rules wherever they arrive, so a job never stores one the indexer
+    would refuse.
     """
     if filters is None:
         return FileFilters()
     if not isinstance(filters, list | tuple):
         raise InvalidInput(
-            f"filters must be a list of regular expressions (strings), "
+            f"{field} must be a list of regular expressions (strings), "
             f"got a {type(filters).__name__}"
         )
     if len(filters) > MAX_FILTERS:
         raise MessageTooLarge(
-            f"filters has {len(filters)} entries; at most {MAX_FILTERS} are accepted "
+            f"{field} has {len(filters)} entries; at most {MAX_FILTERS} are accepted "
             "(combine patterns with '|')"
         )
-    patterns = tuple(_decoded(index, value) for index, value in enumerate(filters))
-    compiled = tuple(_compiled(index, pattern) for index, pattern in enumerate(patterns))
+    patterns = tuple(_decoded(f"{field}[{index}]", value) for index, value in enumerate(filters))
+    compiled = tuple(
+        _compiled(f"{field}[{index}]", pattern) for index, pattern in enumerate(patterns)
+    )
     return FileFilters(patterns, compiled)
 
 
@@ -92,17 +98,15 @@ def filters_from_parameter(value: str) -> list[str]:
     return [value]
 
 
-def _decoded(index: int, value: object) -> str:
+def _decoded(where: str, value: object) -> str:
     if not isinstance(value, str):
         raise InvalidInput(
-            f"filters[{index}] must be a string (a regular expression), "
-            f"got a {type(value).__name__}"
+            f"{where} must be a string (a regular expression), got a {type(value).__name__}"
         )
     pattern = unquote(value)
     if len(pattern) > MAX_FILTER_LENGTH:
         raise InvalidInput(
-            f"filters[{index}] has {len(pattern)} characters; at most {MAX_FILTER_LENGTH} "
-            "are accepted"
+            f"{where} has {len(pattern)} characters; at most {MAX_FILTER_LENGTH} are accepted"
         )
     return pattern
 
@@ -114,7 +118,7 @@ def _options() -> re2.Options:
     return options
 
 
-def _compiled(index: int, pattern: str) -> _Regexp[str]:
+def _compiled(where: str, pattern: str) -> _Regexp[str]:
     try:
         return re2.compile(pattern, _options())
     except re2.error as exc:
@@ -122,7 +126,7 @@ def _compiled(index: int, pattern: str) -> _Regexp[str]:
         if isinstance(reason, bytes):
             reason = reason.decode("utf-8", "replace")
         raise InvalidInput(
-            f"filters[{index}] {pattern[:200]!r} is not an accepted regular expression: "
+            f"{where} {pattern[:200]!r} is not an accepted regular expression: "
             f"{reason}; filters use RE2 syntax (Python's, without look-around or "
             "back-references)"
         ) from None

@@ -11,7 +11,9 @@ the filters (compiled), the token, the archive path and its listing (read before
 event is recorded, so a storage failure leaves the job untouched), and the job's state. A
 redelivered ``index`` finds its event already in the job's history; it links the files again
 (an upsert by file uuid, so nothing is duplicated) and re-sends the same ``indexed`` message,
-which the job recognizes as already applied.
+which the job recognizes as already applied. A message the job already recorded is not
+authorized again (its admin token may have expired since); the token is checked before the
+listing and once more on the version of the job the event is appended to.
 """
 
 from __future__ import annotations
@@ -69,8 +71,9 @@ class JobsIndexer:
         job_uuid = require_uuid(request["uuid"], UUIDType.PIPELINEJOB)
         level = request.get("level", DEFAULT_LEVEL)
         filters = compile_filters(request.get("filters"))
-        authorize(ctx, job_uuid, request.get("token"), noun="job")
         job = await load(ctx.store, "jobs", job_uuid)
+        if not job.consumed(ctx.message_id):
+            authorize(ctx, job_uuid, request.get("token"), noun="job")
         system, archive_path = _archive_of(job, ctx.settings)
         selected = filters.select(await self.storage.list_files(system, archive_path))
         recorded = await record_job_event(
@@ -80,6 +83,7 @@ class JobsIndexer:
             {"level": level, "filters": list(filters.patterns)},
             message_id=ctx.message_id,
             domain=ctx.settings.uuid_domain,
+            authorize=lambda _job: authorize(ctx, job_uuid, request.get("token"), noun="job"),
         )
         if not recorded.applied:
             ctx.log.debug("Index request already recorded for job {uuid}", uuid=job_uuid)
@@ -114,7 +118,6 @@ class JobsIndexer:
 
     async def _indexed(self, request: Mapping[str, Any], ctx: ActorContext) -> Mapping[str, Any]:
         job_uuid = require_uuid(request["uuid"], UUIDType.PIPELINEJOB)
-        authorize(ctx, job_uuid, request.get("token"), noun="job")
         recorded = await record_job_event(
             ctx.store,
             job_uuid,
@@ -122,6 +125,7 @@ class JobsIndexer:
             {},
             message_id=ctx.message_id,
             domain=ctx.settings.uuid_domain,
+            authorize=lambda _job: authorize(ctx, job_uuid, request.get("token"), noun="job"),
         )
         state = recorded.document.body["state"]
         ctx.log.info("Job {uuid} indexed; state {state}", uuid=job_uuid, state=state)

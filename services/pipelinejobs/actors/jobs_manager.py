@@ -15,8 +15,11 @@ A message is read as the first of these forms it fits (the documentation's "Upda
    ``note``, with the POST body (any JSON object) attached as the event's data.
 
 Every event needs the job's update token or an admin token; ``reset`` and ``ready`` need an admin
-token, and ``reset`` empties the job's archive path. ``index`` and ``indexed`` are forwarded to
-the jobs-indexer, which applies them. After ``finish``, a job with archive patterns is indexed
+token, and ``reset`` empties the job's archive path (only below :data:`CLEARABLE_PREFIXES`). The
+token is checked for a message about to be applied; a redelivery of a message the job already
+recorded is answered as the first delivery was (follow-ups published again) without checking it
+again, since its admin token may have expired meanwhile. ``index`` and ``indexed`` are forwarded
+to the jobs-indexer, which applies them. After ``finish``, a job with archive patterns is indexed
 automatically with its first pattern (when ``settings.auto_index``).
 """
 
@@ -30,14 +33,15 @@ from pipelinejobs.actors.authorization import authorize, require_admin
 from pipelinejobs.actors.base import ActorContext, Message
 from pipelinejobs.actors.filters import compile_filters, filters_from_parameter
 from pipelinejobs.actors.ledger import load, record_job_event
+from pipelinejobs.actors.managed_jobs import checked_archive_patterns, handle_create
 from pipelinejobs.actors.message_forms import completed, url_value
 from pipelinejobs.domain.compute_status import event_for_status
 from pipelinejobs.domain.identifiers import UUIDType, require_uuid
-from pipelinejobs.domain.states import ADMIN_EVENTS, AGENT_ONLY_EVENTS, JobEvent
+from pipelinejobs.domain.states import ADMIN_EVENTS, AGENT_ONLY_EVENTS, JobEvent, JobState
 from pipelinejobs.errors import InvalidInput, SchemaViolation, Unauthorized
 from pipelinejobs.messages.schemas import registry
 from pipelinejobs.storage.port import Storage
-from pipelinejobs.store.port import JSON
+from pipelinejobs.store.port import JSON, StoredDocument
 
 EVENT_SCHEMA = "pipelinejob_manager_event"
 CALLBACK_SCHEMA = "agave_job_callback"
@@ -46,9 +50,12 @@ JOBS_INDEXER = "jobs-indexer"
 INDEXER_EVENTS = frozenset({JobEvent.INDEX.value, JobEvent.INDEXED.value})
 CALLBACK_PRIVATE_FIELDS = ("_links", "retries", "localId")
 """Fields of a compute job record left out of the ``run`` event's data."""
-MIN_CLEARABLE_DEPTH = 3
-"""``reset`` never empties an archive path shallower than ``/a/b/c``: it could hold other jobs'
-outputs (or a whole storage system, for ``/``)."""
+CLEARABLE_PREFIXES = ("/products/v2", "/sample/tacc-cloud")
+"""``reset`` empties only archive paths strictly below these, as the original did: that is where
+job outputs live. Any other path (an agent may choose any absolute one) may hold data that is
+not the job's, or other jobs' outputs; its reset is recorded and the path left as is, with a
+warning in the execution log and ``archive_path_emptied: false`` in the reply."""
+_CLEARABLE_SEGMENTS = tuple(tuple(prefix.strip("/").split("/")) for prefix in CLEARABLE_PREFIXES)
 ACCEPTED_FORMS = (
     'a JSON event {"uuid": "107...", "name": "finish", "token": "..."} '
     "(schema pipelinejob_manager_event); URL parameters uuid, event (or name) and token, with "
@@ -81,6 +88,7 @@ class JobsManager:
         """What the gateway checks before accepting the message (HTTP 422 instead of ERROR)."""
         if message.document.get("action") == "create":
             registry().validate(message.document, "pipelinejob_create")
+            checked_archive_patterns(message.document.get("archive_patterns"))
         else:
             event_request(message)
 
@@ -100,8 +108,6 @@ class JobsManager:
                 "creating a job needs an authenticated sender (a Bearer token or a nonce); "
                 "the message came without one"
             )
-        from pipelinejobs.actors.managed_jobs import handle_create
-
         return await handle_create(message, ctx, self.storage)
 
     async def _apply(
@@ -113,11 +119,15 @@ class JobsManager:
             raise InvalidInput(
                 f"event {event!r} is reserved for agents; send action=create to create a job"
             )
-        if event in ADMIN_EVENTS:
-            require_admin(ctx, uuid, request.token, event=event)
-        else:
-            authorize(ctx, uuid, request.token, noun="job")
+
+        def check_token(_job: StoredDocument | None = None) -> None:
+            if event in ADMIN_EVENTS:
+                require_admin(ctx, uuid, request.token, event=event)
+            else:
+                authorize(ctx, uuid, request.token, noun="job")
+
         if event in INDEXER_EVENTS:
+            check_token()  # nothing is recorded here, so nothing tells a redelivery apart
             return await self._forward(uuid, event, request.data, message, ctx)
         before = (await load(ctx.store, "jobs", uuid)).body["state"]
         recorded = await record_job_event(
@@ -127,6 +137,7 @@ class JobsManager:
             request.data,
             message_id=ctx.message_id,
             domain=ctx.settings.uuid_domain,
+            authorize=check_token,
         )
         job = recorded.document.body
         if recorded.applied:
@@ -144,16 +155,19 @@ class JobsManager:
                 event=event,
                 state=job["state"],
             )
-        if event == JobEvent.RESET:
-            await self._empty_archive_path(uuid, job, ctx)
-        if event == JobEvent.FINISH:
-            _index_automatically(uuid, job, ctx)
-        return {
+        reply: dict[str, Any] = {
             "uuid": uuid,
             "event": event,
             "state": job["state"],
             "last_event": job["last_event"],
         }
+        if event == JobEvent.RESET:
+            reply["archive_path_emptied"] = await self._reset_archive_path(
+                uuid, job, applied=recorded.applied, ctx=ctx
+            )
+        if event == JobEvent.FINISH:
+            _index_automatically(uuid, job, ctx)
+        return reply
 
     async def _forward(
         self, uuid: str, event: str, data: Mapping[str, Any], message: Message, ctx: ActorContext
@@ -186,28 +200,52 @@ class JobsManager:
             "execution": envelope.headers["execution_id"],
         }
 
-    async def _empty_archive_path(
-        self, uuid: str, job: Mapping[str, Any], ctx: ActorContext
-    ) -> None:
-        """Erase the outputs of the job being reset (again on redelivery: clearing is
-        idempotent)."""
+    async def _reset_archive_path(
+        self, uuid: str, job: Mapping[str, Any], *, applied: bool, ctx: ActorContext
+    ) -> bool:
+        """Empty the archive path of the job being reset; whether it was emptied.
+
+        A redelivered ``reset`` empties it again only while the job still waits in RESET after
+        a reset (the first delivery may have stopped between recording the event and
+        emptying the path). Once the job has moved on (``ready``, a new run), the path holds
+        the new run's outputs, and a late copy of the old message must not erase them.
+        """
+        if not applied and (
+            job.get("state") != JobState.RESET or job.get("last_event") != JobEvent.RESET
+        ):
+            ctx.log.info(
+                "Archive path of job {uuid} left as is: this reset was applied before and the "
+                "job has moved on (state {state})",
+                uuid=uuid,
+                state=job.get("state"),
+            )
+            return False
         path = job.get("archive_path")
-        if not _clearable(path):
+        if not clearable(path):
             ctx.log.warning(
-                "Archive path {path!r} of job {uuid} was not emptied: only paths at least "
-                "{depth} levels deep are",
+                "Archive path {path!r} of job {uuid} was left as is (not emptied): reset "
+                "empties only paths below {prefixes}",
                 path=path,
                 uuid=uuid,
-                depth=MIN_CLEARABLE_DEPTH,
+                prefixes=" or ".join(CLEARABLE_PREFIXES),
             )
-            return
+            return False
         system = str(job.get("archive_system") or ctx.settings.archive_system)
         await self.storage.clear(system, str(path))
         ctx.log.info("Emptied archive path {path} of job {uuid}", path=path, uuid=uuid)
+        return True
 
 
-def _clearable(path: object) -> bool:
-    return isinstance(path, str) and len([s for s in path.split("/") if s]) >= MIN_CLEARABLE_DEPTH
+def clearable(path: object) -> bool:
+    """Whether ``reset`` may empty ``path``: strictly below one of :data:`CLEARABLE_PREFIXES`,
+    segment by segment (``/products/v2x/...`` is not below ``/products/v2``)."""
+    if not isinstance(path, str):
+        return False
+    segments = [segment for segment in path.split("/") if segment]
+    return any(
+        len(segments) > len(prefix) and segments[: len(prefix)] == list(prefix)
+        for prefix in _CLEARABLE_SEGMENTS
+    )
 
 
 def _index_automatically(uuid: str, job: Mapping[str, Any], ctx: ActorContext) -> None:

@@ -4,12 +4,17 @@ Shared by every actor that writes job history (jobs-manager, jobs-indexer, agave
 state machine, the event shape and exactly-once effect live in one place. A message already
 consumed by the document is recognized *before* the state machine is consulted: its event was
 applied, the state has since moved on, and the redelivery must succeed as a no-op.
+
+It is recognized before the sender's token is checked, too: a redelivery may arrive after its
+admin token expired (they live 30 to 60 seconds), and refusing it would dead-letter a message
+that already took effect and drop its follow-ups. So the token is checked only for a message
+about to be applied, on the very version of the document the event is appended to.
 """
 
 from __future__ import annotations
 
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,15 +60,20 @@ async def record_job_event(
     message_id: str,
     domain: str,
     extra_changes: Mapping[str, Any] | None = None,
+    authorize: Callable[[StoredDocument], object] | None = None,
 ) -> Recorded:
     """Apply ``event`` to the job through the state machine and append it to its history.
 
+    ``authorize`` is called with the job only when this message has not changed it yet, before
+    the state machine; it raises (e.g. ``Unauthorized``) to refuse, and nothing is written.
     Raises ``TransitionNotAllowed`` (nothing written) when the job's state does not accept the
     event, ``NotFound`` for an unknown job, ``VersionConflict`` when another writer won the race.
     """
     job = await load(store, "jobs", job_uuid)
     if job.consumed(message_id):
         return Recorded(job, applied=False)
+    if authorize is not None:
+        authorize(job)
     state = transition(JobState(job.body["state"]), event)
     name = JobEvent(str(event).lower()).value
     entry = history_event(name, data, domain=domain)

@@ -1,9 +1,13 @@
 """Creating managed jobs: the one place a job document is born.
 
 Shared by the jobs-manager's ``create`` action (agents such as the SDK's ``ManagedPipelineJob``)
-and the agave-proxy. The job UUID is derived from the pipeline, the linked catalog records and
-the data, so the same request always names the same job: creating it again returns the stored
-job (its archive path, session and history untouched) instead of a second one.
+and the agave-proxy, each calling it in its own process: there is no single writer actor, but
+one shared ledger (this module and ``ledger``), so both create jobs by the same rules, with the
+same idempotent insert, and record later events with the same atomic append.
+
+The job UUID is derived from the pipeline, the linked catalog records and the data, so the same
+request always names the same job: creating it again returns the stored job (its archive path,
+session and history untouched) instead of a second one.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pipelinejobs.actors.base import ActorContext, Message
+from pipelinejobs.actors.filters import compile_filters
 from pipelinejobs.actors.ledger import history_event
 from pipelinejobs.actors.linkage import linkage_parameters, resolve_linkage
 from pipelinejobs.domain.agave_uri import AGAVE_SCHEME, parse_agave_uri, require_system_name
@@ -78,15 +83,21 @@ async def create_managed_job(
     """Create the job for this pipeline, linkage and data, or return the one that exists.
 
     Refused (nothing written): an unknown or retired pipeline (a redelivery of the message that
-    created the job is still answered), linkage ids the catalog does not have, an unsafe archive
-    path. A given archive path is used as it is (never instanced); a derived one gets the
-    instanced directory ``<session>-YYYYMMDDTHHmmssZ`` when ``instanced``. The archive path is
-    created in storage either way (``make_dirs`` is idempotent).
+    created the job is still answered), linkage ids the catalog does not have, archive patterns
+    the indexer would refuse, an archive path that is unsafe, escapes its storage system or runs
+    through a file. A given archive path is used as it is (never instanced); a derived one gets
+    the instanced directory ``<session>-YYYYMMDDTHHmmssZ`` when ``instanced``.
+
+    The archive directory is made (idempotently) *before* the document is stored, so a path
+    storage refuses leaves no job behind whose creator never got its token. A store failure
+    after it leaves at most an empty directory (reused when the message is retried), as does
+    losing a race to create the same job with another instanced directory.
     """
     domain = ctx.settings.uuid_domain
     pipeline = require_uuid(pipeline_uuid, UUIDType.PIPELINE)
     if not isinstance(data, Mapping):
         raise InvalidInput(f"data must be a JSON object, not a {type(data).__name__}")
+    patterns = checked_archive_patterns(archive_patterns)
     linkage = await resolve_linkage(ctx.store, linkage_params)
     uuid = job_uuid(pipeline, linkage.derived_from, data, domain=domain)
     existing = await ctx.store.get_document("jobs", uuid)
@@ -109,13 +120,14 @@ async def create_managed_job(
             instanced_directory=directory if instanced else None,
             domain=domain,
         )
+    await storage.make_dirs(system, path)
     create = history_event(JobEvent.CREATE.value, data, domain=domain)
     body: JSON = {
         "uuid": uuid,
         "pipeline_uuid": pipeline,
         "archive_path": path,
         "archive_system": system,
-        "archive_patterns": checked_archive_patterns(archive_patterns),
+        "archive_patterns": patterns,
         "data": dict(data),
         "derived_from": linkage.derived_from,
         "generated_by": [pipeline],
@@ -226,7 +238,13 @@ def archive_location(
 
 
 def checked_archive_patterns(patterns: Sequence[Mapping[str, Any]] | None) -> list[JSON]:
-    """Archive patterns as stored: a list of ``{level, patterns}`` (the indexer's input)."""
+    """Archive patterns as stored: a list of ``{level, patterns}`` (the indexer's input).
+
+    Each pattern list is compiled by the indexer's own rules (``compile_filters``: RE2, the
+    same limits) now, so a pattern the indexer would refuse is refused at create, naming it,
+    instead of failing the automatic indexing after the job finished. Stored as given (not
+    URL-decoded): the indexer decodes what it is sent.
+    """
     if patterns is None:
         return []
     if not isinstance(patterns, Sequence) or isinstance(patterns, str):
@@ -247,6 +265,7 @@ def checked_archive_patterns(patterns: Sequence[Mapping[str, Any]] | None) -> li
                 f"archive_patterns[{index}] must have a processing 'level' (string, e.g. \"1\") "
                 "and 'patterns' (a list of regular expressions)"
             )
+        compile_filters(regexes, field=f"archive_patterns[{index}].patterns")
         checked.append({"level": level, "patterns": list(regexes)})
     return checked
 
@@ -254,6 +273,8 @@ def checked_archive_patterns(patterns: Sequence[Mapping[str, Any]] | None) -> li
 async def _prepared(
     ctx: ActorContext, storage: Storage, document: StoredDocument, *, created: bool
 ) -> CreatedJob:
+    """The stored job with its token, its archive directory made again (idempotent): an
+    agent setting up an existing job gets a directory even if it was removed meanwhile."""
     body = document.body
     await storage.make_dirs(body["archive_system"], body["archive_path"])
     return CreatedJob(document, ctx.update_tokens.issue(document.uuid), created)

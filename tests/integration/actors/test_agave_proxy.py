@@ -10,17 +10,20 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from pipelinejobs.actors.agave_proxy import AgaveProxy
 from pipelinejobs.actors.base import ActorContext, Message
+from pipelinejobs.actors.jobs_manager import JobsManager
 from pipelinejobs.actors.ledger import history_event, record_job_event, record_pipeline_event
 from pipelinejobs.app import System
 from pipelinejobs.catalog import load_catalog
 from pipelinejobs.compute.port import ComputeJob, ComputeRejected, ComputeService
 from pipelinejobs.domain.archive import archive_hash_of_data, archive_hash_of_linkage, archive_path
 from pipelinejobs.domain.identifiers import pipeline_uuid, typed_uuid
-from pipelinejobs.errors import NonceRejected
+from pipelinejobs.errors import InvalidInput, NonceRejected
 from pipelinejobs.executions import execution_id_for, utc_now
+from pipelinejobs.gateway import GatewaySettings, create_app, issue_token
 from pipelinejobs.storage.local import LocalStorage
 from pipelinejobs.submission import submit
 
@@ -227,7 +230,7 @@ async def test_launch_linked_to_a_sample(make_system, bus_backend, tmp_path):
     nonce = await system.store.get_nonce(nonce_id)
     assert nonce is not None
     assert (nonce["actor"], nonce["level"], nonce["max_uses"]) == ("jobs-manager", 2, -1)
-    assert nonce["owner"] == "user:local"
+    assert nonce["owner"] == "local"  # the user name, as the gateway's nonce routes compare it
     assert job.uuid in nonce["description"]
     await system.store.redeem_nonce(nonce_id, actor="jobs-manager", level=2, now=utc_now())
     with pytest.raises(NonceRejected):
@@ -343,6 +346,60 @@ async def test_user_notifications_are_kept_beside_the_callback(make_system, tmp_
     assert notifications[1]["url"] == execution["result"]["callback"]
 
 
+@pytest.mark.parametrize("sender", ["user:alice", "nonce:alice"])
+async def test_callback_nonce_is_owned_by_the_launching_user(
+    make_system: Any, tmp_path: Path, sender: str
+) -> None:
+    system, _, _, _ = await proxy_system(make_system, tmp_path)
+    await add_pipeline(system)
+
+    execution = await system.wait(await system.send("agave-proxy", LAUNCH, sender=sender))
+
+    assert execution["status"] == "COMPLETE", execution["error"]
+    [nonce] = await system.store.list_nonces("jobs-manager")
+    assert nonce["owner"] == "alice"
+    job = await system.store.get_document("jobs", execution["result"]["uuid"])
+    assert job is not None
+    assert job.body["owner"] == sender
+
+
+async def test_the_launching_user_lists_and_deletes_the_callback_nonce_over_http(
+    make_system: Any, tmp_path: Path
+) -> None:
+    storage = LocalStorage(tmp_path / "storage")
+    system = await make_system(
+        actors=[AgaveProxy(storage, FakeCompute()), JobsManager(storage=storage)]
+    )
+    await load_catalog(system.store, json.loads(CATALOG.read_text()), domain=DOMAIN)
+    await add_pipeline(system)
+    app = create_app(system, GatewaySettings())
+
+    def bearer(user: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {issue_token(system.secrets.jwt_secret, user)}"}
+
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as client:
+        posted = await client.post(
+            "/actors/v2/agave-proxy/messages", json=LAUNCH, headers=bearer("alice")
+        )
+        assert posted.status_code == 200, posted.text
+        launched = await system.wait(posted.json()["result"]["executionId"])
+        assert launched["status"] == "COMPLETE", launched["error"]
+        nonce_id = re.search(r"x-nonce=([^&]+)", launched["result"]["callback"]).group(1)  # type: ignore[union-attr]
+
+        listed = await client.get("/actors/v2/jobs-manager/nonces", headers=bearer("alice"))
+        others = await client.get("/actors/v2/jobs-manager/nonces", headers=bearer("bob"))
+        deleted = await client.delete(
+            f"/actors/v2/jobs-manager/nonces/{nonce_id}", headers=bearer("alice")
+        )
+
+    assert listed.status_code == 200, listed.text
+    assert [nonce["id"] for nonce in listed.json()["result"]] == [nonce_id]
+    assert others.json()["result"] == []
+    assert deleted.status_code == 200, deleted.text
+    assert await system.store.get_nonce(nonce_id) is None
+
+
 # -- refusals --------------------------------------------------------------------------------
 async def test_unknown_catalog_ids_are_named_and_nothing_is_created(make_system, tmp_path):
     system, _, compute, _ = await proxy_system(make_system, tmp_path)
@@ -387,6 +444,45 @@ async def test_app_without_an_active_pipeline_is_refused(make_system, tmp_path):
     assert "register the app as a pipeline component" in execution["error"]
     assert await job_count(system) == 0
     assert compute.submitted == []
+
+
+async def test_index_patterns_the_indexer_would_refuse_are_refused_before_anything_is_written(
+    make_system: Any, tmp_path: Path
+) -> None:
+    system, proxy, compute, storage = await proxy_system(make_system, tmp_path)
+    await add_pipeline(system)
+    message = launch(index_patterns=[r"\.csv$", "(?<=x)sample("])
+    problem = "index_patterns[1] '(?<=x)sample(' is not an accepted regular expression"
+
+    execution = await run(system, message)
+
+    assert execution["status"] == "ERROR"
+    assert problem in execution["error"]
+    assert "RE2 syntax" in execution["error"]
+    assert await job_count(system) == 0
+    assert compute.submitted == []
+    assert await system.store.list_nonces("jobs-manager") == []
+    assert not storage.system_root("data-sd2e-community").exists()
+    with pytest.raises(InvalidInput, match=re.escape(problem)):
+        proxy.check(Message(document=message, context={}, message_id="m-1"))
+
+
+async def test_archive_path_through_a_file_is_refused_and_no_job_is_left(
+    make_system: Any, tmp_path: Path
+) -> None:
+    system, _, compute, storage = await proxy_system(make_system, tmp_path)
+    await add_pipeline(system)
+    await storage.write_bytes("data-projects", "/products/custom", b"a file")
+
+    execution = await run(
+        system, launch(archive_path="agave://data-projects/products/custom/tacobot")
+    )
+
+    assert execution["status"] == "ERROR"
+    assert "runs through a file" in execution["error"]
+    assert await job_count(system) == 0
+    assert compute.submitted == []
+    assert await system.store.list_nonces("jobs-manager") == []
 
 
 async def test_app_in_two_active_pipelines_is_ambiguous(make_system, tmp_path):

@@ -12,13 +12,16 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
+import pytest
 from pipelinejobs.actors.base import ActorContext, Message
+from pipelinejobs.actors.jobs_manager import JobsManager
 from pipelinejobs.actors.ledger import history_event, record_pipeline_event
 from pipelinejobs.actors.managed_jobs import handle_create
 from pipelinejobs.app import System
 from pipelinejobs.catalog import load_catalog
 from pipelinejobs.domain.archive import archive_path
 from pipelinejobs.domain.identifiers import job_uuid, pipeline_uuid, typed_uuid
+from pipelinejobs.errors import InvalidInput
 from pipelinejobs.storage.local import LocalStorage
 from pipelinejobs.storage.port import Storage
 
@@ -269,3 +272,109 @@ async def test_unlinked_or_malformed_requests_are_refused(make_system, tmp_path)
     assert malformed["status"] == "ERROR"
     assert "pipeline_uuid" in malformed["error"]
     assert await system.store.count_documents("jobs") == 0
+
+
+async def test_archive_path_through_a_file_is_refused_and_no_job_is_stored(
+    make_system: Any, tmp_path: Path
+) -> None:
+    system, storage = await creator_system(make_system, tmp_path)
+    pipeline = await add_pipeline(system)
+    await storage.write_bytes("data-sd2e-community", "/products/v2/custom/notes.txt", b"x")
+    request = {
+        "action": "create",
+        "pipeline_uuid": pipeline,
+        "sample_id": "sample.tacc.abcde",
+        "archive_path": "/products/v2/custom/notes.txt/run-1",
+    }
+
+    execution = await create(system, request)
+
+    assert execution["status"] == "ERROR"
+    assert "runs through a file" in execution["error"]
+    assert await system.store.count_documents("jobs") == 0
+
+
+async def test_archive_path_linked_outside_its_storage_system_is_refused_and_no_job_is_stored(
+    make_system: Any, tmp_path: Path
+) -> None:
+    system, storage = await creator_system(make_system, tmp_path)
+    pipeline = await add_pipeline(system)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    storage.system_root("data-sd2e-community").joinpath("products").mkdir(parents=True)
+    storage.system_root("data-sd2e-community").joinpath("products", "v2").symlink_to(outside)
+    request = {
+        "action": "create",
+        "pipeline_uuid": pipeline,
+        "sample_id": "sample.tacc.abcde",
+        "archive_path": "/products/v2/custom/run-1",
+    }
+
+    execution = await create(system, request)
+
+    assert execution["status"] == "ERROR"
+    assert "resolves outside the storage system" in execution["error"]
+    assert await system.store.count_documents("jobs") == 0
+    assert list(outside.iterdir()) == []
+
+
+async def test_the_refused_request_corrected_creates_the_job_with_its_token(
+    make_system: Any, tmp_path: Path
+) -> None:
+    """After a refusal nothing is left that would make the corrected request 'already exist'."""
+    system, storage = await creator_system(make_system, tmp_path)
+    pipeline = await add_pipeline(system)
+    await storage.write_bytes("data-sd2e-community", "/products/v2/custom/notes.txt", b"x")
+    request = {
+        "action": "create",
+        "pipeline_uuid": pipeline,
+        "sample_id": "sample.tacc.abcde",
+        "archive_path": "/products/v2/custom/notes.txt/run-1",
+    }
+    refused = await create(system, request)
+
+    corrected = await create(system, {**request, "archive_path": "/products/v2/custom/run-1"})
+
+    assert refused["status"] == "ERROR"
+    assert corrected["status"] == "COMPLETE", corrected["error"]
+    assert corrected["result"]["created"] is True
+    assert corrected["result"]["token"] == system.update_tokens.issue(corrected["result"]["uuid"])
+
+
+@pytest.mark.parametrize(
+    ("patterns", "problem"),
+    [
+        (
+            [{"level": "2", "patterns": [r"\.csv$", "(?<=x)sample("]}],
+            "archive_patterns[0].patterns[1] '(?<=x)sample(' is not an accepted regular expression",
+        ),
+        (
+            [{"level": "1", "patterns": []}, {"level": "2", "patterns": ["x" * 1025]}],
+            "archive_patterns[1].patterns[0] has 1025 characters; at most 1024 are accepted",
+        ),
+        (
+            [{"level": "1", "patterns": [f"f{n}" for n in range(101)]}],
+            "archive_patterns[0].patterns has 101 entries; at most 100 are accepted",
+        ),
+    ],
+)
+async def test_archive_patterns_the_indexer_would_refuse_are_refused_at_create(
+    make_system: Any, tmp_path: Path, patterns: list[dict[str, Any]], problem: str
+) -> None:
+    system, storage = await creator_system(make_system, tmp_path)
+    pipeline = await add_pipeline(system)
+    request = {
+        "action": "create",
+        "pipeline_uuid": pipeline,
+        "sample_id": "sample.tacc.abcde",
+        "archive_patterns": patterns,
+    }
+
+    execution = await create(system, request)
+
+    assert execution["status"] == "ERROR"
+    assert problem in execution["error"]
+    assert await system.store.count_documents("jobs") == 0
+    assert not storage.system_root("data-sd2e-community").exists()
+    with pytest.raises(InvalidInput, match=re.escape(problem)):
+        JobsManager(storage).check(Message(document=request, context={}, message_id="m-1"))

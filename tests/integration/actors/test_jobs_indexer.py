@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -10,12 +11,13 @@ import pytest
 from pipelinejobs.actors.base import ActorContext, Message
 from pipelinejobs.actors.filters import MAX_FILTERS
 from pipelinejobs.actors.jobs_indexer import JobsIndexer
-from pipelinejobs.actors.ledger import history_event
+from pipelinejobs.actors.ledger import history_event, record_job_event
 from pipelinejobs.app import System
 from pipelinejobs.domain.identifiers import UUIDType, file_uuid, typed_uuid
 from pipelinejobs.executions import execution_id_for
 from pipelinejobs.logs import ExecutionLog
 from pipelinejobs.storage.local import LocalStorage
+from pipelinejobs.submission import submit
 
 pytestmark = pytest.mark.asyncio
 
@@ -350,9 +352,9 @@ async def test_an_unknown_job_is_not_found(make_system: Any, storage: LocalStora
 
 
 async def test_indexed_returns_an_indexing_job_to_finished(
-    make_system: Any, storage: LocalStorage
+    make_system: Any, bus_backend: str, storage: LocalStorage
 ) -> None:
-    system = await start(make_system, storage)
+    system = await start(make_system, storage, bus_backend)
     await create_job(system, storage, state="INDEXING")
     params = {"uuid": JOB, "name": "indexed", "token": token(system)}
     execution = await system.wait(await system.send("jobs-indexer", None, context=params))
@@ -428,3 +430,85 @@ async def test_an_archive_path_linked_outside_its_storage_is_refused_before_any_
     await assert_refused_and_nothing_written(
         system, execution, f"path {ARCHIVE!r} on storage system {SYSTEM!r} resolves outside"
     )
+
+
+def expired_admin(system: System) -> str:
+    """An admin token issued long enough ago that it no longer verifies."""
+    return system.admin_tokens.issue(time.time() - 10 * system.admin_tokens.lifetime)
+
+
+async def test_a_redelivered_index_whose_admin_token_expired_links_and_sends_indexed(
+    make_system: Any, bus_backend: str, storage: LocalStorage
+) -> None:
+    system = await start(make_system, storage, bus_backend)
+    await create_job(system, storage)
+    filters = [r"\.png$"]
+    await record_job_event(
+        system.store,
+        JOB,
+        "index",
+        {"level": "2", "filters": filters},
+        message_id="m-index",
+        domain="sd2e.org",
+    )  # the first delivery got this far before its ack was lost
+    request = {
+        "uuid": JOB,
+        "name": "index",
+        "level": "2",
+        "filters": filters,
+        "token": expired_admin(system),
+    }
+
+    execution = await system.wait(
+        await submit(
+            system.store,
+            system.bus,
+            "jobs-indexer",
+            body=json.dumps(request).encode(),
+            message_id="m-index",
+        )
+    )
+
+    assert execution["status"] == "COMPLETE", execution["error"]
+    assert execution["result"]["files"] == [archived("sampleXuw_biofabX141715.png")]
+    assert [f["level"] for f in await system.store.find_files(generated_by=JOB)] == ["2"]
+    indexed = await wait_for_indexed(system, execution)
+    assert indexed["status"] == "COMPLETE", indexed["error"]
+    assert (await history_names(system))[-2:] == ["index", "indexed"]
+    assert await job_state(system) == "FINISHED"
+
+
+async def test_a_redelivered_indexed_whose_admin_token_expired_is_answered(
+    make_system: Any, storage: LocalStorage
+) -> None:
+    system = await start(make_system, storage)
+    await create_job(system, storage, state="INDEXING")
+    await record_job_event(
+        system.store, JOB, "indexed", {}, message_id="m-indexed", domain="sd2e.org"
+    )
+    params = {"uuid": JOB, "name": "indexed", "token": expired_admin(system)}
+
+    execution = await system.wait(
+        await submit(
+            system.store,
+            system.bus,
+            "jobs-indexer",
+            body=b"",
+            context=params,
+            message_id="m-indexed",
+        )
+    )
+
+    assert execution["status"] == "COMPLETE", execution["error"]
+    assert execution["result"] == {"uuid": JOB, "state": "FINISHED"}
+    assert (await history_names(system)).count("indexed") == 1
+
+
+async def test_a_new_index_with_an_expired_admin_token_is_refused(
+    make_system: Any, storage: LocalStorage
+) -> None:
+    system = await start(make_system, storage)
+    await create_job(system, storage)
+    request = {"uuid": JOB, "name": "index", "token": expired_admin(system)}
+    execution = await system.wait(await system.send("jobs-indexer", request))
+    await assert_refused_and_nothing_written(system, execution, f"token for job {JOB} is not valid")

@@ -14,7 +14,7 @@ import pytest
 from pipelinejobs.actors.base import ActorContext, Message
 from pipelinejobs.actors.jobs_indexer import JobsIndexer
 from pipelinejobs.actors.jobs_manager import JobsManager
-from pipelinejobs.actors.ledger import history_event
+from pipelinejobs.actors.ledger import history_event, record_job_event
 from pipelinejobs.app import System
 from pipelinejobs.catalog import load_catalog
 from pipelinejobs.domain.identifiers import UUIDType, pipeline_uuid, typed_uuid, uuid_type
@@ -269,9 +269,9 @@ async def test_compute_callback_running_records_the_job_record_without_private_f
 
 
 async def test_compute_callback_failed_records_status_and_description(
-    make_system: Any, storage: LocalStorage
+    make_system: Any, bus_backend: str, storage: LocalStorage
 ) -> None:
-    system = await start(make_system, storage)
+    system = await start(make_system, storage, bus=bus_backend)
     await add_job(system)
     record = {**AGAVE_JOB, "status": "FAILED", "lastStatusMessage": "Out of tortillas"}
 
@@ -375,9 +375,9 @@ async def test_wrong_or_missing_token_is_refused_and_nothing_written(
 
 
 async def test_reset_needs_an_admin_token_and_empties_the_archive_path(
-    make_system: Any, storage: LocalStorage
+    make_system: Any, bus_backend: str, storage: LocalStorage
 ) -> None:
-    system = await start(make_system, storage)
+    system = await start(make_system, storage, bus=bus_backend)
     await add_job(system, state="FINISHED")
     await storage.write_bytes(SYSTEM, f"{ARCHIVE}/out/taco.png", b"\x89PNG")
 
@@ -399,35 +399,71 @@ async def test_reset_needs_an_admin_token_and_empties_the_archive_path(
     assert (await history(system))[-1] == ("reset", {"why": "rerun"})
 
 
-async def test_reset_leaves_a_shallow_archive_path_alone(
-    make_system: Any, storage: LocalStorage
-) -> None:
-    system = await start(make_system, storage)
-    await add_job(system, state="FAILED")
-    shallow = "/products/v2"
+async def move_archive(system: System, path: str) -> None:
+    """Point the job at another archive path (an agent may choose any absolute one)."""
     job_document = await job(system)
     await system.store.append_event(
         "jobs",
         JOB,
         expected_version=job_document.version,
         event=history_event("update", {}, domain=DOMAIN),
-        changes={"archive_path": shallow},
-        message_id="move-archive",
+        changes={"archive_path": path},
+        message_id=f"move-archive-{path}",
     )
-    await storage.write_bytes(SYSTEM, f"{shallow}/other-job/out.csv", b"a,b\n")
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/products/v2",  # every job's outputs
+        "/products/v2x/custom/run-1",  # a lookalike prefix, not below /products/v2
+        "/home/alice/thesis/data",
+        "/products/v1/106bd127/eligible-awk",
+    ],
+)
+async def test_reset_leaves_an_archive_path_outside_job_products_as_is(
+    make_system: Any, storage: LocalStorage, path: str
+) -> None:
+    system = await start(make_system, storage)
+    await add_job(system, state="FAILED")
+    await move_archive(system, path)
+    await storage.write_bytes(SYSTEM, f"{path}/other/out.csv", b"a,b\n")
 
     execution = await run(system, {"uuid": JOB, "name": "reset", "token": admin(system)})
 
     assert execution["status"] == "COMPLETE", execution["error"]
+    assert await storage.list_files(SYSTEM, path) == [f"{path}/other/out.csv"]
     assert execution["result"]["state"] == "RESET"
-    assert await storage.list_files(SYSTEM, shallow) == [f"{shallow}/other-job/out.csv"]
-    assert any("was not emptied" in line for line in execution["logs"])
+    assert execution["result"]["archive_path_emptied"] is False
+    assert logged(
+        execution,
+        "WARNING",
+        f"Archive path {path!r} of job {JOB} was left as is (not emptied): reset empties "
+        "only paths below /products/v2 or /sample/tacc-cloud",
+    )
+    assert (await history(system))[-1][0] == "reset"
 
 
-async def test_ready_needs_an_admin_token_and_returns_the_job_to_created(
+async def test_reset_empties_an_archive_path_below_sample_tacc_cloud(
     make_system: Any, storage: LocalStorage
 ) -> None:
     system = await start(make_system, storage)
+    await add_job(system, state="FAILED")
+    path = "/sample/tacc-cloud/agave/run-7"
+    await move_archive(system, path)
+    await storage.write_bytes(SYSTEM, f"{path}/out.csv", b"a,b\n")
+
+    execution = await run(system, {"uuid": JOB, "name": "reset", "token": admin(system)})
+
+    assert execution["status"] == "COMPLETE", execution["error"]
+    assert await storage.list_files(SYSTEM, path) == []
+    assert execution["result"]["archive_path_emptied"] is True
+
+
+async def test_ready_needs_an_admin_token_and_returns_the_job_to_created(
+    make_system: Any, bus_backend: str, storage: LocalStorage
+) -> None:
+    system = await start(make_system, storage, bus=bus_backend)
     await add_job(system, state="RESET")
 
     with_update_token = await run(system, {}, uuid=JOB, event="ready", token=token(system))
@@ -460,6 +496,120 @@ async def test_redelivered_reset_empties_the_archive_path_again(
     assert execution["status"] == "COMPLETE", execution["error"]
     assert await storage.list_files(SYSTEM, ARCHIVE) == []
     assert [name for name, _ in await history(system)].count("reset") == 1
+
+
+async def test_redelivered_reset_after_the_job_ran_again_keeps_the_new_outputs(
+    make_system: Any, bus_backend: str, storage: LocalStorage
+) -> None:
+    system = await start(make_system, storage, bus=bus_backend)
+    await add_job(system, state="FAILED")
+    reset = json.dumps({"uuid": JOB, "name": "reset", "token": admin(system)}).encode()
+    first = await system.wait(
+        await submit(system.store, system.bus, ALIAS, body=reset, message_id="m-r")
+    )
+    assert first["status"] == "COMPLETE", first["error"]
+    for event, presented in (("ready", admin(system)), ("run", token(system))):
+        execution = await run(system, {"uuid": JOB, "name": event, "token": presented})
+        assert execution["status"] == "COMPLETE", execution["error"]
+    await storage.write_bytes(SYSTEM, f"{ARCHIVE}/new-run.csv", b"a,b\n")
+
+    execution_id = await submit(system.store, system.bus, ALIAS, body=reset, message_id="m-r")
+    execution = await wait_for_lines(system, execution_id, "Action selected: reset", count=2)
+
+    assert execution["status"] == "COMPLETE", execution["error"]
+    assert await storage.list_files(SYSTEM, ARCHIVE) == [f"{ARCHIVE}/new-run.csv"]
+    assert [name for name, _ in await history(system)][-3:] == ["reset", "ready", "run"]
+    assert execution["result"]["state"] == "RUNNING"
+    assert execution["result"]["archive_path_emptied"] is False
+    assert logged(
+        execution,
+        "INFO",
+        f"Archive path of job {JOB} left as is: this reset was applied before and the job "
+        "has moved on (state RUNNING)",
+    )
+
+
+def expired_admin(system: System) -> str:
+    """An admin token issued long enough ago that it no longer verifies."""
+    return system.admin_tokens.issue(time.time() - 10 * system.admin_tokens.lifetime)
+
+
+async def applied_earlier(system: System, event: str, message_id: str) -> None:
+    """The job as a first delivery of ``message_id`` left it when its ack was lost."""
+    await record_job_event(system.store, JOB, event, {}, message_id=message_id, domain=DOMAIN)
+
+
+async def test_redelivered_reset_and_ready_whose_admin_tokens_expired_are_answered(
+    make_system: Any, bus_backend: str, storage: LocalStorage
+) -> None:
+    system = await start(make_system, storage, bus=bus_backend)
+    await add_job(system, state="FAILED")
+    stale = expired_admin(system)
+    await applied_earlier(system, "reset", "m-reset")
+    await storage.write_bytes(SYSTEM, f"{ARCHIVE}/left-over.csv", b"a,b\n")
+
+    executions = []
+    for event, message_id in (("reset", "m-reset"), ("ready", "m-ready")):
+        if event == "ready":
+            await applied_earlier(system, "ready", "m-ready")
+        body = json.dumps({"uuid": JOB, "name": event, "token": stale}).encode()
+        execution_id = await submit(
+            system.store, system.bus, ALIAS, body=body, message_id=message_id
+        )
+        executions.append(await system.wait(execution_id))
+
+    reset, ready = executions
+    assert reset["status"] == "COMPLETE", reset["error"]
+    assert logged(
+        reset, "INFO", f"Job {JOB} reset was already recorded for this message; state RESET"
+    )
+    assert await storage.list_files(SYSTEM, ARCHIVE) == []  # cleared: it had not been yet
+    assert ready["status"] == "COMPLETE", ready["error"]
+    assert ready["result"] == {
+        "uuid": JOB,
+        "event": "ready",
+        "state": "CREATED",
+        "last_event": "ready",
+    }
+    assert [name for name, _ in await history(system)][-2:] == ["reset", "ready"]
+    assert await system.bus.dead_letters(ALIAS) == []
+
+
+async def test_a_new_reset_with_an_expired_admin_token_is_refused_and_nothing_written(
+    make_system: Any, storage: LocalStorage
+) -> None:
+    system = await start(make_system, storage)
+    await add_job(system, state="FAILED")
+    await storage.write_bytes(SYSTEM, f"{ARCHIVE}/out.csv", b"a,b\n")
+    before = await job(system)
+
+    execution = await run(system, {"uuid": JOB, "name": "reset", "token": expired_admin(system)})
+
+    reason = await refused(system, execution)
+    assert "a token that is not valid or has expired" in reason
+    after = await job(system)
+    assert (after.version, after.body) == (before.version, before.body)
+    assert await storage.list_files(SYSTEM, ARCHIVE) == [f"{ARCHIVE}/out.csv"]
+
+
+async def test_redelivered_finish_whose_admin_token_expired_sends_the_index_request_again(
+    make_system: Any, bus_backend: str, storage: LocalStorage, indexer: IndexerRecorder
+) -> None:
+    system = await start(make_system, storage, indexer, bus=bus_backend)
+    await add_job(system, archive_patterns=PATTERNS)
+    await applied_earlier(system, "finish", "m-f")
+    body = json.dumps({"uuid": JOB, "name": "finish", "token": expired_admin(system)}).encode()
+
+    execution = await system.wait(
+        await submit(system.store, system.bus, ALIAS, body=body, message_id="m-f")
+    )
+
+    assert execution["status"] == "COMPLETE", execution["error"]
+    assert execution["result"]["state"] == "FINISHED"
+    received = await indexer_barrier(system, indexer)
+    assert [(document["name"], document["level"]) for document in received] == [("index", "2")]
+    assert indexer.received[0].message_id == "m-f.1"
+    assert [name for name, _ in await history(system)].count("finish") == 1
 
 
 async def test_finish_sends_the_first_archive_pattern_to_the_indexer(
@@ -567,9 +717,9 @@ async def test_index_and_indexed_events_are_forwarded_to_the_indexer(
 
 
 async def test_documented_index_request_sent_to_the_manager_is_forwarded(
-    make_system: Any, storage: LocalStorage, indexer: IndexerRecorder
+    make_system: Any, bus_backend: str, storage: LocalStorage, indexer: IndexerRecorder
 ) -> None:
-    system = await start(make_system, storage, indexer)
+    system = await start(make_system, storage, indexer, bus=bus_backend)
     await add_job(system, state="FINISHED")
     request = {
         "uuid": JOB,
@@ -638,9 +788,9 @@ async def test_event_for_an_unknown_job_is_not_found(
 
 
 async def test_create_action_makes_a_managed_job_for_an_authenticated_agent(
-    make_system: Any, storage: LocalStorage
+    make_system: Any, bus_backend: str, storage: LocalStorage
 ) -> None:
-    system = await start(make_system, storage)
+    system = await start(make_system, storage, bus=bus_backend)
     await load_catalog(system.store, json.loads(CATALOG.read_text()), domain=DOMAIN)
     await add_pipeline(system)
     request = {"action": "create", "pipeline_uuid": PIPELINE, "sample_id": "sample.tacc.abcde"}

@@ -9,6 +9,7 @@ import time
 from typing import Any
 
 import pytest
+from pipelinejobs.actors.ledger import record_pipeline_event
 from pipelinejobs.actors.pipelines_manager import PipelinesManager
 from pipelinejobs.app import System
 from pipelinejobs.domain.identifiers import UUIDType, pipeline_uuid, uuid_type
@@ -184,9 +185,11 @@ async def test_update_action_changes_the_given_fields(make_system: Any, bus_back
     )
 
 
-async def test_update_by_document_with_token_url_parameter(make_system: Any) -> None:
+async def test_update_by_document_with_token_url_parameter(
+    make_system: Any, bus_backend: str
+) -> None:
     """``abaco run -m "$(jq -c . my_pipeline.json)" -q token=...`` from the documentation."""
-    system = await start(make_system)
+    system = await start(make_system, bus_backend)
     uuid, token = await register(system)
     edited = tacobot(description="Now with more salsa", produces=["PNG", "JPEG"])
 
@@ -220,6 +223,80 @@ async def test_update_with_an_admin_token_does_not_reveal_the_update_token(
     assert logged(execution, "INFO", f"Updated pipeline {uuid} with an admin token")
     assert token not in "\n".join(execution["logs"])
     assert (await stored(system)).body["name"] == "Renamed"
+
+
+def expired_admin(system: System) -> str:
+    """An admin token issued long enough ago that it no longer verifies."""
+    return system.admin_tokens.issue(time.time() - 10 * system.admin_tokens.lifetime)
+
+
+async def test_redelivered_admin_update_and_retire_whose_token_expired_are_answered(
+    make_system: Any, bus_backend: str
+) -> None:
+    system = await start(make_system, bus_backend)
+    uuid, token = await register(system)
+    stale = expired_admin(system)
+    changes = {"name": "Renamed"}
+    # the first deliveries got this far before their acks were lost
+    await record_pipeline_event(
+        system.store,
+        await stored(system),
+        "update",
+        changes,
+        changes,
+        message_id="m-update",
+        domain=system.settings.uuid_domain,
+    )
+    await record_pipeline_event(
+        system.store,
+        await stored(system),
+        "retire",
+        {},
+        {"state": "RETIRED"},
+        message_id="m-retire",
+        domain=system.settings.uuid_domain,
+    )
+
+    executions = []
+    for message_id, document in (
+        ("m-update", {"uuid": uuid, "action": "update", "body": changes, "token": stale}),
+        ("m-retire", {"uuid": uuid, "action": "retire", "token": stale}),
+    ):
+        execution_id = await submit(
+            system.store,
+            system.bus,
+            ALIAS,
+            body=json.dumps(document).encode(),
+            message_id=message_id,
+        )
+        executions.append(await system.wait(execution_id))
+
+    update, retire = executions
+    assert update["status"] == "COMPLETE", update["error"]
+    assert update["result"] == {"uuid": uuid, "updated": ["name"]}
+    assert token not in "\n".join(update["logs"])
+    assert retire["status"] == "COMPLETE", retire["error"]
+    assert retire["result"] == {"uuid": uuid, "state": "RETIRED"}
+    body = (await stored(system)).body
+    assert [event["name"] for event in body["history"]] == ["create", "update", "retire"]
+    assert await system.bus.dead_letters(ALIAS) == []
+
+
+async def test_a_new_update_with_an_expired_admin_token_is_refused_and_nothing_written(
+    make_system: Any,
+) -> None:
+    system = await start(make_system)
+    uuid, _ = await register(system)
+    before = await stored(system)
+
+    execution = await run(
+        system,
+        {"uuid": uuid, "action": "update", "body": {"name": "x"}, "token": expired_admin(system)},
+    )
+
+    assert f"token for pipeline {uuid} is not valid" in await refused(system, execution)
+    after = await stored(system)
+    assert (after.version, after.body) == (before.version, before.body)
 
 
 async def test_update_that_breaks_the_schema_writes_nothing(make_system: Any) -> None:
