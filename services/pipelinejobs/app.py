@@ -20,7 +20,6 @@ from pipelinejobs.bus.factory import create_bus
 from pipelinejobs.bus.port import Bus
 from pipelinejobs.compute.port import ComputeService
 from pipelinejobs.domain.tokens import AdminTokens, UpdateTokens
-from pipelinejobs.errors import NotFound
 from pipelinejobs.executions import ExecutionStatus
 from pipelinejobs.logs import configure_logging
 from pipelinejobs.secrets import ServerSecrets, load_secrets
@@ -101,8 +100,13 @@ class System:
         body: bytes | None = None,
         content_type: str = "application/json",
         message_type: str | None = None,
+        message_id: str | None = None,
     ) -> str:
-        """Submit a message as the gateway would; returns the execution id."""
+        """Submit a message as the gateway would; returns the execution id.
+
+        ``message_id`` names the message (a new one by default); sending again with the same id
+        is the same message, as a retried HTTP request with the same X-Message-Id is.
+        """
         if body is None:
             body = b"" if document is None else json.dumps(document).encode()
         return await submit(
@@ -114,22 +118,24 @@ class System:
             message_type=message_type,
             context=context,
             sender=sender,
+            message_id=message_id,
             document=document,
         )
 
     async def wait(self, execution_id: str, within: float = 30.0) -> dict[str, Any]:
-        """Poll until the execution is COMPLETE or ERROR; ``TimeoutError`` after ``within`` s."""
+        """Poll until the execution is COMPLETE or ERROR; ``TimeoutError`` after ``within`` s.
+
+        An execution not recorded yet is waited for too: a follow-up message's execution
+        appears only once an actor takes it, after the message that sent it was handled.
+        """
         deadline = time.monotonic() + within
         while True:
             execution = await self.store.get_execution(execution_id)
-            if execution is None:
-                raise NotFound(f"no execution {execution_id}")
-            if execution["status"] in FINAL_STATUSES:
+            if execution is not None and execution["status"] in FINAL_STATUSES:
                 return execution
             if time.monotonic() > deadline:
-                raise TimeoutError(
-                    f"execution {execution_id} still {execution['status']} after {within} s"
-                )
+                state = "not recorded" if execution is None else f"still {execution['status']}"
+                raise TimeoutError(f"execution {execution_id} {state} after {within} s")
             await asyncio.sleep(0.02)
 
 
@@ -180,6 +186,8 @@ def build_system(
         settings.mongodb_url.get_secret_value() if settings.mongodb_url else None,
         settings.data_dir,
         database=settings.mongodb_database,
+        write_concern=settings.mongodb_write_concern,
+        journal=settings.mongodb_journal,
     )
     actor_list = list(actors) if actors is not None else default_actors(settings, storage, compute)
     bus = create_bus(

@@ -14,6 +14,9 @@ from typing import Any
 
 _ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 EXECUTION_ID_LENGTH = 13
+ACCEPTED = "accepted"
+"""Execution field set to ``False`` when the bus refused the message: nothing was accepted, so a
+retry of the same message starts the execution afresh (:meth:`Store.submit_execution`)."""
 
 
 class ExecutionStatus(enum.StrEnum):
@@ -56,4 +59,15 @@ def new_execution(
         "error": None,
         "attempts": 0,
         "logs": [],
+    }
+
+
+def not_accepted(reason: str) -> dict[str, Any]:
+    """The fields of an execution whose message the bus did not take: ERROR with ``reason``, and
+    marked (:data:`ACCEPTED` ``False``) so that sending the message again starts it clean."""
+    return {
+        "status": ExecutionStatus.ERROR.value,
+        "finished": utc_now(),
+        "error": reason,
+        ACCEPTED: False,
     }

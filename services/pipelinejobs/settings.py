@@ -21,8 +21,12 @@ class Settings(BaseSettings):
     amqp_url: SecretStr | None = Field(default=None, description="RabbitMQ URL; none: in-process")
     mongodb_url: SecretStr | None = Field(default=None, description="MongoDB URL; none: SQLite")
     mongodb_database: str = "pipelinejobs"
-    mongodb_write_concern: str = "majority"
-    mongodb_journal: bool = True
+    mongodb_write_concern: str = Field(
+        default="majority",
+        description='acknowledgement of MongoDB writes: "majority", a number of members >= 1 '
+        '("1"), or a tag-set name',
+    )
+    mongodb_journal: bool = Field(default=True, description="MongoDB writes wait for the journal")
     bus_namespace: str = "pipelinejobs"
     bus_partitions: int = Field(default=8, ge=1, le=256)
     prefetch: int = Field(default=16, ge=1, le=1000)

@@ -4,6 +4,10 @@ The sender's message gets a ``message_id`` (kept when the caller gave one, so a 
 request is one message), a SUBMITTED execution record the caller can poll at once, and is
 published to the actor's queue, partitioned by the job or pipeline uuid it names so events for
 one document are applied in the order they were sent.
+
+Nothing is half-accepted: a message to an actor the bus has no queue for is refused before
+anything is recorded; a message the bus refuses leaves an ERROR execution marked as never
+accepted, which the same message sent again replaces with a clean SUBMITTED one.
 """
 
 from __future__ import annotations
@@ -11,12 +15,21 @@ from __future__ import annotations
 import json
 import uuid as uuidlib
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
+from pipelinejobs.bus._envelopes import UnknownActor
 from pipelinejobs.bus.port import JSON_CONTENT_TYPE, Bus, Envelope
-from pipelinejobs.errors import BusUnavailable
-from pipelinejobs.executions import ExecutionStatus, execution_id_for, new_execution, utc_now
+from pipelinejobs.errors import BusUnavailable, PermanentError
+from pipelinejobs.executions import execution_id_for, new_execution, not_accepted
 from pipelinejobs.store.port import Store
+
+
+@runtime_checkable
+class _KnowsActors(Protocol):
+    """A bus that can say which actors it has queues for (both adapters can)."""
+
+    @property
+    def actors(self) -> tuple[str, ...]: ...
 
 
 def partition_key_for(document: Any, context: Mapping[str, str]) -> str | None:
@@ -27,6 +40,13 @@ def partition_key_for(document: Any, context: Mapping[str, str]) -> str | None:
             if isinstance(value, str) and value:
                 return value
     return context.get("uuid") or None
+
+
+def check_actor(bus: Bus, actor: str) -> None:
+    """The bus's own refusal (``UnknownActor``, a ``NotFound`` naming the known actors) when it
+    has no queue for ``actor``, before anything is recorded."""
+    if isinstance(bus, _KnowsActors) and actor not in bus.actors:
+        raise UnknownActor(actor, bus.actors)
 
 
 async def submit(
@@ -45,7 +65,10 @@ async def submit(
     """Record a SUBMITTED execution and publish; returns the execution id.
 
     ``document`` is the already-parsed body when the caller has it (used for the partition key).
+    Raises ``NotFound`` (nothing recorded) for an unknown actor, and ``BusUnavailable`` (the
+    execution ends ERROR, never accepted) when the bus cannot take the message now.
     """
+    check_actor(bus, actor)
     message_id = message_id or str(uuidlib.uuid4())
     execution_id = execution_id_for(message_id)
     context = dict(context or {})
@@ -54,36 +77,31 @@ async def submit(
             document = json.loads(body)
         except ValueError:
             document = None  # the actor's runtime reports the malformed body on the execution
-    await store.save_execution(
+    await store.submit_execution(
         new_execution(message_id=message_id, actor=actor, sender=sender, message_type=message_type)
     )
     headers = {"execution_id": execution_id}
     if sender:
         headers["sender"] = sender
+    envelope = Envelope(
+        actor=actor,
+        body=body,
+        message_id=message_id,
+        content_type=content_type,
+        message_type=message_type,
+        partition_key=partition_key_for(document, context),
+        context=context,
+        headers=headers,
+    )
     try:
-        await bus.publish(
-            [
-                Envelope(
-                    actor=actor,
-                    body=body,
-                    message_id=message_id,
-                    content_type=content_type,
-                    message_type=message_type,
-                    partition_key=partition_key_for(document, context),
-                    context=context,
-                    headers=headers,
-                )
-            ]
-        )
+        await bus.publish([envelope])
     except BusUnavailable as exc:
-        # Nothing half-accepted: the caller is told to retry, and the execution says why.
-        await store.update_execution(
-            execution_id,
-            fields={
-                "status": ExecutionStatus.ERROR.value,
-                "finished": utc_now(),
-                "error": f"not accepted: message bus unavailable ({exc}); send it again",
-            },
-        )
+        # The caller is told to retry; the execution says why, and the retry starts it afresh.
+        reason = f"not accepted: message bus unavailable ({exc}); send it again"
+        await store.update_execution(execution_id, fields=not_accepted(reason))
+        raise
+    except PermanentError as exc:
+        # The bus refused the envelope for good (checked before anything was queued).
+        await store.update_execution(execution_id, fields=not_accepted(f"not accepted: {exc}"))
         raise
     return execution_id

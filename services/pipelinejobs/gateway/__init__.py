@@ -1,6 +1,6 @@
 """The HTTP gateway: Abaco-compatible actor routes, executions, nonces and the read API.
 
-For the CLI: :func:`create_app`, :func:`serve`, :func:`issue_token`, :func:`create_nonce`, and
+For the CLI: :func:`create_app`, :func:`server_for`, :func:`issue_token`, :func:`create_nonce`, and
 :class:`ActorDirectory` to turn an actor id into its alias.
 """
 
@@ -8,7 +8,7 @@ from pipelinejobs.gateway.actors import ActorDirectory
 from pipelinejobs.gateway.app import create_app
 from pipelinejobs.gateway.config import GatewaySettings
 from pipelinejobs.gateway.nonces import Level, create_nonce, public_nonce
-from pipelinejobs.gateway.server import serve, server_for
+from pipelinejobs.gateway.server import server_for
 from pipelinejobs.gateway.tokens import DEFAULT_TOKEN_TTL, issue_token
 
 __all__ = [
@@ -20,6 +20,5 @@ __all__ = [
     "create_nonce",
     "issue_token",
     "public_nonce",
-    "serve",
     "server_for",
 ]

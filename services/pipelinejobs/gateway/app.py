@@ -36,7 +36,8 @@ the documentation's `curl` examples work with only the host changed.
 `Authorization: Bearer <jwt>` (HS256 from `pipelinejobs token issue --user NAME`, or RS256 from
 the configured OIDC provider). The routes of one actor's messages and executions also accept a
 nonce of that actor (`x-nonce=<id>` URL parameter or `X-Nonce` header): sending a message needs
-level EXECUTE, reading an execution READ, and each request uses the nonce once.
+level EXECUTE, reading an execution READ, and each request uses the nonce once (a message
+that is not accepted, refused or answered 503, gives its use back).
 
 **Errors** are `application/problem+json` documents whose `detail` says what to change.
 """
@@ -44,7 +45,7 @@ level EXECUTE, reading an execution READ, and each request uses the nonce once.
 
 def create_app(system: System, settings: GatewaySettings | None = None) -> FastAPI:
     """The HTTP application serving ``system`` (which the caller starts and closes)."""
-    settings = settings or GatewaySettings.for_settings(system.settings)
+    settings = settings or GatewaySettings()
     gateway = Gateway(
         system=system,
         settings=settings,

@@ -6,7 +6,9 @@ Rules (also in the OpenAPI description):
   When the header is present it decides alone; a nonce beside it is not used.
 - ``x-nonce=<id>`` (URL parameter, or the ``X-Nonce`` header) authenticates as the nonce's
   owner (``nonce:<owner>`` as sender) on the routes of the nonce's actor only, and one use is
-  counted per request, as in Abaco, whatever the request's outcome. A nonce never grants admin.
+  counted per request, as in Abaco, except that a message the gateway does not accept (refused,
+  or 503 because the bus is down) gives its use back: ``maxUses`` bounds the accepted messages,
+  and the retry a 503 invites is not refused for want of uses. A nonce never grants admin.
 - Admins: a JWT whose ``roles`` contain ``admin``, or a user named in ``admin_users``.
 """
 
@@ -19,11 +21,12 @@ from typing import Annotated, Literal
 from fastapi import Depends, Path, Request, Security
 from fastapi.security import APIKeyHeader, APIKeyQuery, HTTPAuthorizationCredentials, HTTPBearer
 
-from pipelinejobs.errors import NonceRejected, Unauthorized
+from pipelinejobs.errors import NonceRejected, PipelineJobsError, Unauthorized
 from pipelinejobs.executions import utc_now
 from pipelinejobs.gateway.nonces import Level, plausible_nonce_id
 from pipelinejobs.gateway.state import gateway_of
 from pipelinejobs.gateway.tokens import ADMIN_ROLE, TokenVerifier
+from pipelinejobs.logs import process_logger
 from pipelinejobs.store.port import Store
 
 NONCE_PARAMETER = "x-nonce"
@@ -74,6 +77,7 @@ class Authenticator:
         self._verifier = verifier
         self._store = store
         self._admin_users = admin_users
+        self._log = process_logger(component="gateway")
 
     async def bearer(self, authorization: str | None) -> Principal:
         if not authorization:
@@ -103,6 +107,19 @@ class Authenticator:
                 ) from None
             raise
         return Principal(user=str(nonce["owner"]), via="nonce", nonce_id=nonce_id)
+
+    async def give_back(self, principal: Principal, alias: str) -> None:
+        """Return the nonce use a request took, when its message was not accepted.
+
+        Best effort: the request's own error is what the caller must see, so a failure here
+        (the store being down, most likely the same outage) is logged, never raised.
+        """
+        if principal.nonce_id is None:
+            return
+        try:
+            await self._store.refund_nonce(principal.nonce_id, actor=alias)
+        except PipelineJobsError as exc:
+            self._log.warning("nonce use not given back", actor=alias, reason=type(exc).__name__)
 
 
 async def actor_alias(

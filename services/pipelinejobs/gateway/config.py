@@ -1,8 +1,8 @@
 """Settings only the gateway reads: actor ids, administrators, and the OIDC provider.
 
-Read from the environment (``PIPELINEJOBS_*``) like the main settings; a value the main
-:class:`~pipelinejobs.settings.Settings` already defines wins, so these can move there later
-without changing a deployment.
+Read from the environment (``PIPELINEJOBS_*``) like the main
+:class:`~pipelinejobs.settings.Settings`, so these can move there later without changing a
+deployment.
 """
 
 from __future__ import annotations
@@ -11,8 +11,6 @@ from typing import Annotated, Any
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
-
-from pipelinejobs.settings import Settings
 
 
 class GatewaySettings(BaseSettings):
@@ -62,11 +60,3 @@ class GatewaySettings(BaseSettings):
     @property
     def oidc_enabled(self) -> bool:
         return self.oidc_issuer is not None and self.oidc_jwks_url is not None
-
-    @classmethod
-    def for_settings(cls, settings: Settings) -> GatewaySettings:
-        """The environment's values, overridden by any the main settings define."""
-        shared = {
-            name: getattr(settings, name) for name in cls.model_fields if hasattr(settings, name)
-        }
-        return cls(**shared)

@@ -6,11 +6,12 @@ scripts written against Abaco read them unchanged; the read API answers with pla
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, field_validator
 
 from pipelinejobs import __version__
+from pipelinejobs.gateway.nonces import MAX_USES, UNLIMITED
 
 
 class AbacoReply(BaseModel):
@@ -65,6 +66,13 @@ class LogsReply(AbacoReply):
 
 
 NonceLevel = Literal["NONE", "READ", "EXECUTE", "UPDATE"]
+_MAX_USES_SCHEMA: dict[str, Any] = {
+    "anyOf": [
+        {"type": "integer", "const": UNLIMITED},
+        {"type": "integer", "minimum": 1, "maximum": MAX_USES},
+    ]
+}
+"""What the validator accepts, said exactly: -1, or 1 to MAX_USES (0 would allow no use)."""
 
 
 class NonceRequest(BaseModel):
@@ -72,8 +80,12 @@ class NonceRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    maxUses: int = Field(  # noqa: N815
-        default=-1, ge=-1, strict=True, description="uses allowed: -1 for unlimited, or 1 and more"
+    maxUses: Annotated[int, WithJsonSchema(_MAX_USES_SCHEMA)] = Field(  # noqa: N815
+        default=-1,
+        ge=-1,
+        le=MAX_USES,
+        strict=True,
+        description=f"uses allowed: -1 for unlimited, or 1 to {MAX_USES}",
     )
     level: NonceLevel = Field(
         default="EXECUTE", description="EXECUTE to send messages, READ to read executions"

@@ -20,6 +20,8 @@ from pipelinejobs.store.port import JSON, Store
 
 NONCE_PREFIX = "PJ_"
 UNLIMITED = -1
+MAX_USES = 2**31 - 1
+"""The most uses a nonce may allow (a 32-bit count, as Abaco's; -1 is unlimited)."""
 MAX_DESCRIPTION_LENGTH = 1000
 MAX_EXPIRES_IN = 10 * 365 * 24 * 3600
 MAX_NONCE_ID_LENGTH = 200
@@ -63,9 +65,12 @@ async def create_nonce(
     if (
         isinstance(max_uses, bool)
         or not isinstance(max_uses, int)
-        or not (max_uses == UNLIMITED or max_uses >= 1)
+        or not (max_uses == UNLIMITED or 1 <= max_uses <= MAX_USES)
     ):
-        raise InvalidInput(f"maxUses must be -1 (unlimited) or an integer >= 1, not {max_uses!r}")
+        raise InvalidInput(
+            f"maxUses must be -1 (unlimited) or an integer from 1 to {MAX_USES}, "
+            f"not {max_uses!r:.40}"
+        )
     if len(description) > MAX_DESCRIPTION_LENGTH:
         raise InvalidInput(
             f"description has {len(description)} characters; the limit is {MAX_DESCRIPTION_LENGTH}"

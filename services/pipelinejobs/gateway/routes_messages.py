@@ -4,6 +4,9 @@ The body (JSON or protobuf) and the URL parameters are passed on as they came: t
 parameters become the message context, and each actor merges them with the body as the
 documentation describes. Before publishing, the actor's synchronous ``check`` (when it has one)
 refuses what it would refuse anyway, so the sender gets a 422 now instead of an ERROR later.
+
+A message sent with a nonce that is not accepted (refused, or 503 because the bus is down) gives
+its nonce use back: ``maxUses`` counts accepted messages, and a retry the 503 invites can succeed.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header, Query, Request
 
 from pipelinejobs.actors.base import Message
-from pipelinejobs.errors import InvalidInput
+from pipelinejobs.errors import InvalidInput, PipelineJobsError
 from pipelinejobs.gateway.auth import NONCE_PARAMETER, Principal, actor_alias, actor_principal
 from pipelinejobs.gateway.bodies import incoming_message, read_body
 from pipelinejobs.gateway.models import MessageReply, MessageResult
@@ -66,12 +69,37 @@ async def send_message(
     ] = None,
 ) -> MessageReply:
     gateway = gateway_of(request)
-    message_id = _message_id(x_message_id, principal.identity)
+    try:
+        execution_id, text = await _accept(
+            request, gateway, alias, principal, message, x_message_type, x_message_id
+        )
+    except PipelineJobsError:
+        # Not accepted (refused, or 503): the nonce's use is given back, so a retry can use it.
+        await gateway.authenticator.give_back(principal, alias)
+        raise
+    links = {
+        "self": f"{gateway.public_url}/actors/v2/{alias}/executions/{execution_id}",
+        "owner": f"{gateway.public_url}/profiles/v2/{principal.user}",
+    }
+    return MessageReply(result=MessageResult(executionId=execution_id, msg=text, _links=links))
+
+
+async def _accept(
+    request: Request,
+    gateway: Gateway,
+    alias: str,
+    principal: Principal,
+    message: str | None,
+    message_type: str | None,
+    given_message_id: str | None,
+) -> tuple[str, str]:
+    """Read, check and submit the message; its execution id and the message as text."""
+    message_id = _message_id(given_message_id, principal.identity)
     body = await read_body(request, gateway.limits.max_bytes)
     incoming = incoming_message(
         body,
         request.headers.get("content-type"),
-        message_type_name=x_message_type,
+        message_type_name=message_type,
         message_parameter=message,
         limits=gateway.limits,
     )
@@ -103,13 +131,7 @@ async def send_message(
         message_id=message_id,
         document=incoming.document,
     )
-    links = {
-        "self": f"{gateway.public_url}/actors/v2/{alias}/executions/{execution_id}",
-        "owner": f"{gateway.public_url}/profiles/v2/{principal.user}",
-    }
-    return MessageReply(
-        result=MessageResult(executionId=execution_id, msg=incoming.text, _links=links)
-    )
+    return execution_id, incoming.text
 
 
 def _message_id(given: str | None, sender: str) -> str:

@@ -21,7 +21,7 @@ from pipelinejobs.gateway.models import (
     NonceRequest,
     NonceView,
 )
-from pipelinejobs.gateway.nonces import create_nonce, public_nonce
+from pipelinejobs.gateway.nonces import MAX_USES, create_nonce, public_nonce
 from pipelinejobs.gateway.problems import Forbidden, documented_problems
 from pipelinejobs.gateway.state import gateway_of
 from pipelinejobs.messages.limits import Limits, parse_json
@@ -155,7 +155,7 @@ class NonceRequestInvalid(InvalidInput):
         super().__init__(
             "the nonce request is not valid: "
             + "; ".join(problems)
-            + ". Accepted: maxUses (-1 or >= 1), level (NONE, READ, EXECUTE, UPDATE), "
+            + f". Accepted: maxUses (-1, or 1 to {MAX_USES}), level (NONE, READ, EXECUTE, UPDATE), "
             "description, expiresIn (seconds)"
         )
 

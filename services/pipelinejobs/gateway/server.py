@@ -9,10 +9,6 @@ from __future__ import annotations
 import uvicorn
 from fastapi import FastAPI
 
-from pipelinejobs.app import System
-from pipelinejobs.gateway.app import create_app
-from pipelinejobs.gateway.config import GatewaySettings
-
 
 def server_for(app: FastAPI, host: str, port: int) -> uvicorn.Server:
     """A uvicorn server for ``app`` that logs nothing of the requests itself."""
@@ -26,10 +22,3 @@ def server_for(app: FastAPI, host: str, port: int) -> uvicorn.Server:
         lifespan="off",
     )
     return uvicorn.Server(config)
-
-
-async def serve(
-    system: System, host: str, port: int, *, settings: GatewaySettings | None = None
-) -> None:
-    """Serve the gateway for a started ``system`` until the process is told to stop."""
-    await server_for(create_app(system, settings), host, port).serve()

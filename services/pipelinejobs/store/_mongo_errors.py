@@ -1,9 +1,9 @@
 """PyMongo's errors as ours, so callers never catch a driver's exception.
 
 Reachability and timeouts are transient (``StoreUnavailable``: retry with backoff); what the
-server can never accept (a duplicate key, an oversized or unencodable document, a bad URL) is
-permanent. Anything else the driver raises is reported as unavailability with its message, so a
-message is retried rather than dropped.
+server can never accept (a duplicate key, an oversized or unencodable document, an integer beyond
+64 bits, a bad URL) is permanent. Anything else the driver raises is reported as unavailability
+with its message, so a message is retried rather than dropped.
 """
 
 from __future__ import annotations
@@ -39,7 +39,15 @@ def translated() -> Iterator[None]:
     except DocumentTooLarge as error:
         raise MessageTooLarge(f"document is too large for MongoDB: {error}") from error
     except InvalidDocument as error:
-        raise InvalidInput(f"document cannot be encoded as BSON: {error}") from error
+        raise InvalidInput(
+            f"document cannot be encoded as BSON: {error}; MongoDB stores JSON objects with "
+            "string keys, strings, numbers, booleans, null and lists"
+        ) from error
+    except OverflowError as error:  # bson's encoder: an int beyond 64 bits
+        raise InvalidInput(
+            f"a number in the document is too large for MongoDB ({error}); integers must lie "
+            f"between {-(2**63)} and {2**63 - 1}"
+        ) from error
     except ConfigurationError as error:
         raise InvalidInput(f"MongoDB configuration is invalid: {error}") from error
     except (ConnectionFailure, ExecutionTimeout, WTimeoutError) as error:

@@ -15,6 +15,8 @@ from pipelinejobs.store._records import check_record_fields, require_text
 from pipelinejobs.store.port import JSON
 
 UNLIMITED = -1
+MAX_COUNT = 2**63 - 1
+"""The largest use count every backend stores as an integer (BSON's int64)."""
 LEVEL_NAMES = {0: "NONE", 1: "READ", 2: "EXECUTE", 3: "UPDATE"}
 
 
@@ -69,10 +71,24 @@ def used_once(nonce: Mapping[str, Any], now: str) -> JSON:
     }
 
 
+def refunded_once(nonce: Mapping[str, Any], actor: str) -> JSON | None:
+    """The nonce with one counted use given back, or None when it has none to give back."""
+    if nonce.get("actor") != actor:
+        return None
+    current, remaining = int(nonce["current_uses"]), int(nonce["remaining_uses"])
+    if current < 1 or (remaining != UNLIMITED and remaining >= int(nonce["max_uses"])):
+        return None
+    return {
+        **nonce,
+        "current_uses": current - 1,
+        "remaining_uses": remaining if remaining == UNLIMITED else remaining + 1,
+    }
+
+
 def _count(value: object, what: str, lowest: int) -> int:
-    if isinstance(value, int) and not isinstance(value, bool) and value >= lowest:
+    if isinstance(value, int) and not isinstance(value, bool) and lowest <= value <= MAX_COUNT:
         return value
-    raise InvalidInput(f"{what} must be an integer >= {lowest}, not {value!r}")
+    raise InvalidInput(f"{what} must be an integer from {lowest} to {MAX_COUNT}, not {value!r}")
 
 
 def _level(value: object, what: str) -> int:

@@ -10,6 +10,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from pipelinejobs.errors import InvalidInput
+from pipelinejobs.executions import ACCEPTED, ExecutionStatus
 from pipelinejobs.store._documents import check_field_name
 from pipelinejobs.store.port import JSON
 
@@ -79,6 +80,15 @@ def check_execution(execution: Mapping[str, Any]) -> str:
     execution_id = require_text(execution, "id", "execution")
     text_list(execution, "logs", "execution")
     return execution_id
+
+
+UNACCEPTED: Mapping[str, Any] = {"status": ExecutionStatus.ERROR.value, ACCEPTED: False}
+"""The fields of an execution whose message the bus refused (a retry may replace it)."""
+
+
+def never_accepted(execution: Mapping[str, Any]) -> bool:
+    """Whether the stored execution is one a retried message starts afresh."""
+    return execution.get("status") == UNACCEPTED["status"] and execution.get(ACCEPTED) is False
 
 
 def check_execution_update(fields: Mapping[str, Any], log_lines: Iterable[str]) -> None:

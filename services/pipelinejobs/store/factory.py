@@ -10,16 +10,23 @@ SQLITE_FILE = "pipelinejobs.sqlite3"
 
 
 def create_store(
-    mongodb_url: str | None, data_dir: Path, *, database: str = "pipelinejobs"
+    mongodb_url: str | None,
+    data_dir: Path,
+    *,
+    database: str = "pipelinejobs",
+    write_concern: str | int = "majority",
+    journal: bool = True,
 ) -> Store:
     """MongoDB at ``mongodb_url`` when one is configured, else SQLite in ``data_dir``.
 
-    The store is returned unstarted; ``await store.start()`` connects and creates the schema.
+    ``write_concern`` and ``journal`` are MongoDB's (see
+    :func:`~pipelinejobs.store.mongodb.write_concern_of`); SQLite commits durably anyway. The
+    store is returned unstarted; ``await store.start()`` connects and creates the schema.
     """
     if mongodb_url:
         from pipelinejobs.store.mongodb import MongoStore
 
-        return MongoStore(mongodb_url, database)
+        return MongoStore(mongodb_url, database, write_concern=write_concern, journal=journal)
     from pipelinejobs.store.sqlite import SQLiteStore
 
     return SQLiteStore(Path(data_dir) / SQLITE_FILE)

@@ -16,7 +16,11 @@ Every write that must be atomic is one conditional single-document write; no tra
   :data:`MESSAGE_WINDOW` ids: one id per event, so only a document with more events than that
   could forget a redelivery, and the document stays far below 16 MiB.
 - Nonce redemption reads for a precise refusal, then one ``find_one_and_update`` conditioned on
-  the remaining uses (``-1``: count the use; else ``{$gt: 0}``: count it and take one off).
+  the remaining uses (``-1``: count the use; else ``{$gt: 0}``: count it and take one off); a
+  refund is the inverse, conditioned on a counted use (``current_uses`` ``{$gt: 0}``).
+- ``submit_execution`` inserts, and on a duplicate id replaces only with the filter
+  ``{_id, status: ERROR, accepted: false}``: a never-accepted execution starts afresh.
+- Every collection writes with the configured write concern (``write_concern_of``).
 
 Why the history is ``$set`` rather than ``$push``ed: the MongoDB stand-in the contract suite runs
 on when no server or Docker engine is reachable (nx-27017 0.8.1 with PyMongo 4.20) was probed and
@@ -48,6 +52,7 @@ transactions. All of these are plain, efficient MongoDB as well.
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -58,6 +63,7 @@ from pymongo.errors import DuplicateKeyError
 
 from pipelinejobs.errors import (
     Conflict,
+    InvalidInput,
     NonceRejected,
     NotFound,
     StoreUnavailable,
@@ -116,7 +122,7 @@ class MongoStore(Store):
     ) -> None:
         self.url = url
         self.database = database
-        self.write_concern = WriteConcern(w=write_concern, j=journal)
+        self.write_concern = write_concern_of(write_concern, journal=journal)
         self.server_selection_timeout_ms = server_selection_timeout_ms
         self._client: AsyncMongoClient[Raw] | None = None
 
@@ -313,6 +319,23 @@ class MongoStore(Store):
             except DuplicateKeyError:
                 return
 
+    async def submit_execution(self, execution: JSON) -> bool:
+        execution_id = _records.check_execution(execution)
+        logs = _records.text_list(execution, "logs", "execution")
+        document = {**execution, "_id": execution_id, "logs": logs}
+        executions = self._collection("executions")
+        with translated():
+            try:
+                await executions.insert_one(document)
+                return True
+            except DuplicateKeyError:
+                pass
+            # One conditional replacement: only a never-accepted execution is started afresh.
+            replaced = await executions.replace_one(
+                {"_id": execution_id, **_records.UNACCEPTED}, document
+            )
+        return replaced.matched_count == 1
+
     async def update_execution(
         self,
         execution_id: str,
@@ -386,6 +409,21 @@ class MongoStore(Store):
                     return _public(used)
         raise NonceRejected(f"nonce {nonce_id} kept changing while being redeemed; try again")
 
+    async def refund_nonce(self, nonce_id: str, *, actor: str) -> JSON | None:
+        nonces = self._collection("nonces")
+        with translated():
+            for _ in range(_REDEEM_ATTEMPTS):
+                raw = await nonces.find_one({"_id": nonce_id})
+                if raw is None or _nonces.refunded_once(_public(raw), actor) is None:
+                    return None
+                query, update = _refund(nonce_id, actor, raw)
+                refunded = await nonces.find_one_and_update(
+                    query, update, return_document=ReturnDocument.AFTER
+                )
+                if refunded is not None:
+                    return _public(refunded)
+        raise NonceRejected(f"nonce {nonce_id} kept changing while a use was given back")
+
     # -- plumbing ----------------------------------------------------------------------------
     def _db(self) -> AsyncDatabase[Raw]:
         if self._client is None:
@@ -394,6 +432,33 @@ class MongoStore(Store):
 
     def _collection(self, name: str) -> AsyncCollection[Raw]:
         return self._db()[name]
+
+
+def write_concern_of(value: str | int, *, journal: bool) -> WriteConcern:
+    """The write concern every collection of the store writes with.
+
+    ``value`` is ``"majority"``, a number of members that must acknowledge (``"1"`` or ``1``;
+    a numeric string is a number, not a tag-set name), or the name of a tag set defined in the
+    replica set's ``settings.getLastErrorModes``. Unacknowledged writes (``0``) are refused: the
+    store learns of duplicates and lost races only from the server's acknowledgement.
+    """
+    accepted = "accepted: majority, a number of members >= 1, or a tag-set name"
+    w: str | int
+    if isinstance(value, bool):
+        raise InvalidInput(f"MongoDB write concern {value!r} is not valid; {accepted}")
+    if isinstance(value, int):
+        w = value
+    else:
+        text = value.strip()
+        if not text:
+            raise InvalidInput(f"MongoDB write concern is empty; {accepted}")
+        w = int(text) if re.fullmatch(r"[+-]?\d+", text) else text
+    if isinstance(w, int) and w < 1:
+        raise InvalidInput(
+            f"MongoDB write concern {w} is not valid: the store needs acknowledged writes to "
+            f"notice duplicates and lost races; {accepted}"
+        )
+    return WriteConcern(w=w, j=journal)
 
 
 def _redemption(nonce_id: str, actor: str, nonce: Mapping[str, Any], now: str) -> tuple[Raw, Raw]:
@@ -405,6 +470,19 @@ def _redemption(nonce_id: str, actor: str, nonce: Mapping[str, Any], now: str) -
         query = {"_id": nonce_id, "actor": actor, "remaining_uses": {"$gt": 0}}
         counts = {"current_uses": 1, "remaining_uses": -1}
     return query, {"$inc": counts, "$set": {"last_use_time": now}}
+
+
+def _refund(nonce_id: str, actor: str, nonce: Mapping[str, Any]) -> tuple[Raw, Raw]:
+    """The one conditional update that gives a counted use back (the inverse of
+    :func:`_redemption`); its guard keeps the uses counted between 0 and ``max_uses``."""
+    query: Raw = {"_id": nonce_id, "actor": actor, "current_uses": {"$gt": 0}}
+    if nonce["remaining_uses"] == _nonces.UNLIMITED:
+        query["remaining_uses"] = _nonces.UNLIMITED
+        counts = {"current_uses": -1}
+    else:
+        query["remaining_uses"] = {"$gte": 0, "$lt": int(nonce["max_uses"])}
+        counts = {"current_uses": -1, "remaining_uses": 1}
+    return query, {"$inc": counts}
 
 
 def _public(raw: Mapping[str, Any]) -> JSON:

@@ -166,6 +166,14 @@ class Store(ABC):
         """Insert the execution keyed by ``execution['id']``, or do nothing if it exists."""
 
     @abstractmethod
+    async def submit_execution(self, execution: JSON) -> bool:
+        """Record the execution of a message about to be published, atomically: insert it; or,
+        when the stored execution with that id was never accepted (``status`` ERROR and
+        ``accepted`` False: the bus refused the message), replace it whole, log lines included,
+        so a retried message starts clean. Any other stored execution (submitted, running,
+        finished) is kept as it is. True when ``execution`` was written."""
+
+    @abstractmethod
     async def update_execution(
         self,
         execution_id: str,
@@ -204,4 +212,15 @@ class Store(ABC):
         ``NonceRejected`` naming the reason when it does not exist, belongs to another actor,
         its level is below ``level``, it expired before ``now``, or no uses remain. With
         ``max_uses`` N, exactly N concurrent redemptions succeed.
+        """
+
+    @abstractmethod
+    async def refund_nonce(self, nonce_id: str, *, actor: str) -> JSON | None:
+        """Give back one use that :meth:`redeem_nonce` counted, atomically, for a request that
+        was then not accepted: one use fewer counted and, unless unlimited, one more remaining.
+
+        Returns the nonce as updated, or None when there is nothing to give back (the nonce was
+        deleted, belongs to another actor, or has no counted use). Redemptions and refunds
+        racing each other never leave more than ``max_uses`` uses counted; ``NonceRejected``
+        when the nonce kept changing under a few attempts (the caller may try again).
         """

@@ -279,6 +279,31 @@ class SQLiteStore(Store):
             if cursor.rowcount == 1:
                 await _append_log(db, execution_id, lines)
 
+    async def submit_execution(self, execution: JSON) -> bool:
+        execution_id = _records.check_execution(execution)
+        lines = _records.text_list(execution, "logs", "execution")
+        body = {name: value for name, value in execution.items() if name != "logs"}
+        text = _dumps(body, f"execution {execution_id}")
+        async with self._write() as db:
+            stored = await _fetch_body(
+                db, "SELECT body FROM executions WHERE id = ?", (execution_id,)
+            )
+            if stored is None:
+                await db.execute(
+                    "INSERT INTO executions (id, body) VALUES (?, ?)", (execution_id, text)
+                )
+            elif _records.never_accepted(stored):
+                await db.execute(
+                    "UPDATE executions SET body = ? WHERE id = ?", (text, execution_id)
+                )
+                await db.execute(
+                    "DELETE FROM execution_logs WHERE execution_id = ?", (execution_id,)
+                )
+            else:
+                return False
+            await _append_log(db, execution_id, lines)
+        return True
+
     async def update_execution(
         self,
         execution_id: str,
@@ -352,6 +377,17 @@ class SQLiteStore(Store):
                 (_dumps(used, f"nonce {nonce_id}"), nonce_id),
             )
         return used
+
+    async def refund_nonce(self, nonce_id: str, *, actor: str) -> JSON | None:
+        async with self._write() as db:
+            stored = await _fetch_body(db, "SELECT body FROM nonces WHERE id = ?", (nonce_id,))
+            refunded = None if stored is None else _nonces.refunded_once(stored, actor)
+            if refunded is not None:
+                await db.execute(
+                    "UPDATE nonces SET body = ? WHERE id = ?",
+                    (_dumps(refunded, f"nonce {nonce_id}"), nonce_id),
+                )
+        return refunded
 
     # -- units of work -----------------------------------------------------------------------
     def _connection(self) -> aiosqlite.Connection:

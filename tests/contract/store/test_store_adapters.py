@@ -9,11 +9,13 @@ import uuid
 from pathlib import Path
 
 import pytest
-from pipelinejobs.errors import StoreUnavailable, VersionConflict
+from pipelinejobs.app import build_system
+from pipelinejobs.errors import InvalidInput, StoreUnavailable, VersionConflict
+from pipelinejobs.settings import Settings
 from pipelinejobs.store.factory import create_store
 from pipelinejobs.store.mongodb import MongoStore
 from pipelinejobs.store.sqlite import SQLiteStore
-from pymongo import AsyncMongoClient
+from pymongo import AsyncMongoClient, WriteConcern
 from store_backends import MongoBackend
 from store_samples import event, job
 
@@ -140,6 +142,79 @@ async def test_mongodb_keeps_private_fields_beside_the_body(
         await client.close()
 
 
+@pytest.mark.mongodb
+async def test_mongodb_writes_with_the_configured_write_concern(
+    mongodb_backend: MongoBackend, tmp_path: Path
+) -> None:
+    """From the settings to every collection the store writes to, and the writes go through."""
+    database = f"contract_{uuid.uuid4().hex[:16]}"
+    settings = Settings(
+        data_dir=tmp_path,
+        mongodb_url=mongodb_backend.url,
+        mongodb_database=database,
+        mongodb_write_concern="1",
+        mongodb_journal=False,
+        log_json=False,
+    )
+    store = build_system(settings, actors=[]).store
+    assert isinstance(store, MongoStore)
+    try:
+        await store.start()
+        created, _ = await store.create_document("jobs", job(), message_id="m-1")
+        await store.save_execution({"id": "exec-1", "status": "SUBMITTED"})
+        for name in ("pipelines", "jobs", "files", "catalog", "executions", "nonces"):
+            assert store._collection(name).write_concern == WriteConcern(w=1, j=False), name
+        assert await store.get_document("jobs", created.uuid) == created
+    finally:
+        await store.close()
+        client: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(mongodb_backend.url)
+        await client.drop_database(database)
+        await client.close()
+
+
+@pytest.mark.mongodb
+async def test_mongodb_refuses_integers_beyond_64_bits_as_invalid_input(
+    mongodb_backend: MongoBackend,
+) -> None:
+    database = f"contract_{uuid.uuid4().hex[:16]}"
+    store = MongoStore(mongodb_backend.url, database)
+    try:
+        await store.start()
+        with pytest.raises(InvalidInput, match="too large for MongoDB"):
+            await store.save_execution({"id": "exec-1", "attempts": 10**30})
+        with pytest.raises(InvalidInput, match="too large for MongoDB"):
+            await store.create_document("jobs", job(data={"n": -(10**30)}), message_id="m-1")
+        assert await store.get_execution("exec-1") is None
+    finally:
+        await store.close()
+        client: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(mongodb_backend.url)
+        await client.drop_database(database)
+        await client.close()
+
+
+@pytest.mark.parametrize(
+    ("configured", "journal", "expected"),
+    [
+        ("majority", True, WriteConcern(w="majority", j=True)),
+        ("1", False, WriteConcern(w=1, j=False)),
+        (" 2 ", True, WriteConcern(w=2, j=True)),
+        (3, True, WriteConcern(w=3, j=True)),
+        ("dc-east", True, WriteConcern(w="dc-east", j=True)),
+    ],
+)
+def test_mongodb_write_concern_is_majority_a_number_or_a_tag_set(
+    configured: str | int, journal: bool, expected: WriteConcern
+) -> None:
+    store = MongoStore("mongodb://db.example:27017/", write_concern=configured, journal=journal)
+    assert store.write_concern == expected
+
+
+@pytest.mark.parametrize("configured", ["0", 0, "-1", "", "  "])
+def test_mongodb_write_concern_without_acknowledgement_is_refused(configured: str | int) -> None:
+    with pytest.raises(InvalidInput, match="majority, a number of members >= 1, or a tag-set"):
+        MongoStore("mongodb://db.example:27017/", write_concern=configured)
+
+
 async def test_mongodb_that_does_not_answer_is_unavailable() -> None:
     with socket.socket() as listener:
         listener.bind(("127.0.0.1", 0))
@@ -172,3 +247,10 @@ def test_factory_chooses_mongodb_with_a_url(tmp_path: Path) -> None:
     store = create_store("mongodb://db.example:27017/", tmp_path, database="pj")
     assert isinstance(store, MongoStore)
     assert (store.url, store.database) == ("mongodb://db.example:27017/", "pj")
+    assert store.write_concern == WriteConcern(w="majority", j=True)
+
+
+def test_factory_passes_the_write_concern_to_mongodb(tmp_path: Path) -> None:
+    store = create_store("mongodb://db.example:27017/", tmp_path, write_concern="2", journal=False)
+    assert isinstance(store, MongoStore)
+    assert store.write_concern == WriteConcern(w=2, j=False)

@@ -133,3 +133,82 @@ async def test_nonce_is_valid_until_it_expires(store: Store) -> None:
         store, record["id"], actor="actor-manager", level=1, now="2024-05-01T13:00:01+00:00"
     )
     assert "expired" in reason
+
+
+async def test_nonce_counts_beyond_64_bits_are_refused(store: Store) -> None:
+    with pytest.raises(InvalidInput, match="max_uses"):
+        await store.save_nonce(nonce(max_uses=10**30))
+
+
+# -- refunds: a use given back by a request that was not accepted ----------------------------
+async def test_refund_gives_a_counted_use_back(store: Store) -> None:
+    record = nonce(max_uses=1)
+    await store.save_nonce(record)
+    await redeem(store, record)
+
+    refunded = await store.refund_nonce(record["id"], actor="actor-manager")
+
+    assert refunded is not None
+    assert (refunded["current_uses"], refunded["remaining_uses"]) == (0, 1)
+    assert await store.get_nonce(record["id"]) == refunded
+    assert (await redeem(store, record))["remaining_uses"] == 0
+    reason = await rejection(store, record["id"], actor="actor-manager", level=2, now=NOW)
+    assert "no remaining uses" in reason
+
+
+async def test_refund_of_an_unlimited_nonce_uncounts_the_use(store: Store) -> None:
+    record = nonce(max_uses=-1)
+    await store.save_nonce(record)
+    await redeem(store, record)
+    await redeem(store, record)
+
+    refunded = await store.refund_nonce(record["id"], actor="actor-manager")
+
+    assert refunded is not None
+    assert (refunded["current_uses"], refunded["remaining_uses"]) == (1, -1)
+
+
+async def test_refund_without_a_counted_use_gives_nothing_back(store: Store) -> None:
+    unused = nonce(max_uses=2)
+    used = nonce(max_uses=2)
+    for record in (unused, used):
+        await store.save_nonce(record)
+    await redeem(store, used)
+
+    assert await store.refund_nonce(unused["id"], actor="actor-manager") is None
+    assert await store.refund_nonce(used["id"], actor="actor-indexer") is None
+    assert await store.refund_nonce("SD2E_unknown", actor="actor-manager") is None
+    assert await store.get_nonce(unused["id"]) == unused
+    stored = await store.get_nonce(used["id"])
+    assert stored is not None
+    assert (stored["current_uses"], stored["remaining_uses"]) == (1, 1)
+
+
+async def test_racing_redemptions_and_refunds_never_hold_more_than_max_uses(
+    store: Store,
+) -> None:
+    """Each request redeems; every other one is then 'not accepted' and refunds its use."""
+    record = nonce(max_uses=3)
+    await store.save_nonce(record)
+    held = {"now": 0, "most": 0, "accepted": 0}
+
+    async def request(number: int) -> None:
+        try:
+            await redeem(store, record)
+        except NonceRejected:
+            return
+        held["now"] += 1
+        held["most"] = max(held["most"], held["now"])
+        if number % 2:
+            held["now"] -= 1  # counted as released before the store releases it
+            assert await store.refund_nonce(record["id"], actor="actor-manager") is not None
+        else:
+            held["accepted"] += 1
+
+    await asyncio.gather(*(request(number) for number in range(40)))
+
+    stored = await store.get_nonce(record["id"])
+    assert stored is not None
+    assert held["most"] <= 3
+    assert held["accepted"] == stored["current_uses"] <= 3
+    assert stored["current_uses"] + stored["remaining_uses"] == 3

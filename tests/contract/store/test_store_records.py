@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from pipelinejobs.errors import Conflict, InvalidInput, NotFound
+from pipelinejobs.executions import not_accepted
 from pipelinejobs.store.port import JSON, Store
 from store_samples import new_id
 
@@ -179,3 +180,50 @@ async def test_update_cannot_replace_the_log(store: Store) -> None:
     await store.save_execution(record)
     with pytest.raises(InvalidInput, match="logs"):
         await store.update_execution(record["id"], fields={"logs": []})
+
+
+# -- submitting an execution: a retry of a never-accepted message starts clean ---------------
+async def test_submitting_a_new_execution_inserts_it(store: Store) -> None:
+    record = execution(logs=["Received message"])
+
+    assert await store.submit_execution(record) is True
+
+    assert await store.get_execution(record["id"]) == record
+
+
+async def test_submitting_again_starts_a_never_accepted_execution_afresh(store: Store) -> None:
+    first = execution()
+    await store.submit_execution(first)
+    await store.update_execution(
+        first["id"], fields=not_accepted("not accepted: bus down"), log_lines=["refused"]
+    )
+    retry = {**first, "submitted": "2024-05-01T00:05:00Z"}
+
+    assert await store.submit_execution(retry) is True
+
+    assert await store.get_execution(first["id"]) == {**retry, "logs": []}
+    assert await store.submit_execution(retry) is False  # now accepted: kept
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"status": "SUBMITTED"},
+        {"status": "RUNNING"},
+        {"status": "COMPLETE", "result": {"uuid": "p"}},
+        {"status": "ERROR", "error": "token is wrong"},
+        {"status": "RUNNING", "accepted": False},
+    ],
+    ids=["submitted", "running", "complete", "refused-by-the-actor", "taken-after-all"],
+)
+async def test_submitting_again_keeps_an_execution_that_was_accepted(
+    store: Store, fields: dict[str, object]
+) -> None:
+    record = execution()
+    await store.submit_execution(record)
+    await store.update_execution(record["id"], fields=fields, log_lines=["one"])
+
+    assert await store.submit_execution({**record, "logs": ["other"]}) is False
+
+    stored = await store.get_execution(record["id"])
+    assert stored == {**record, **fields, "logs": ["one"]}

@@ -2,14 +2,16 @@
 
 ``served = await serve_gateway(system)`` gives the base URL, an ``httpx.AsyncClient`` on it and
 helpers for Bearer headers. ``Recorder`` is a stand-in actor that replies with what it received,
-so the gateway's own behaviour is tested apart from any real actor's rules.
+so the gateway's own behaviour is tested apart from any real actor's rules. ``bus_outage``
+makes the bus refuse to publish for a while, as an unreachable broker does.
 """
 
 from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -18,7 +20,8 @@ import pytest
 from fastapi import FastAPI
 from pipelinejobs.actors.base import ActorContext, Message
 from pipelinejobs.app import System
-from pipelinejobs.errors import SchemaViolation
+from pipelinejobs.bus.port import Bus, Envelope
+from pipelinejobs.errors import BusUnavailable, SchemaViolation
 from pipelinejobs.gateway import GatewaySettings, create_app, issue_token, server_for
 
 PROBLEM = "application/problem+json"
@@ -45,6 +48,24 @@ class Recorder:
         }
 
 
+@contextmanager
+def bus_outage(bus: Bus, refuses: Callable[[Envelope], bool] = lambda _: True) -> Iterator[None]:
+    """The bus refuses to publish (``BusUnavailable``, as when the broker is unreachable) the
+    envelopes ``refuses`` picks, until the block ends; then it works again."""
+    publish = bus.publish
+
+    async def flaky(envelopes: Sequence[Envelope]) -> None:
+        if any(refuses(envelope) for envelope in envelopes):
+            raise BusUnavailable("the message bus is unreachable (an outage made by the test)")
+        await publish(envelopes)
+
+    bus.publish = flaky  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        del bus.publish  # the class's own method again
+
+
 @dataclass
 class Served:
     system: System
@@ -69,6 +90,15 @@ class Served:
         )
         assert response.status_code == 200, response.text
         return str(response.json()["result"]["id"])
+
+    async def nonce_view(self, actor: str, nonce: str, user: str = "alice") -> dict[str, Any]:
+        """The nonce as its owner reads it (uses counted and remaining)."""
+        response = await self.client.get(
+            f"/actors/v2/{actor}/nonces/{nonce}", headers=self.bearer(user)
+        )
+        assert response.status_code == 200, response.text
+        view: dict[str, Any] = response.json()["result"]
+        return view
 
 
 ServeGateway = Callable[..., Awaitable[Served]]

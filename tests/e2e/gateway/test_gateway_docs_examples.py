@@ -191,7 +191,11 @@ async def test_a_wrong_update_token_ends_the_execution_as_error(docs: Served) ->
 
 
 async def indexed_files(served: Served, response: Any) -> list[dict[str, Any]]:
-    """Wait for the index execution and the ``indexed`` it sends; the job's files."""
+    """Wait for the index execution and the ``indexed`` it sends; the job's files.
+
+    The ``indexed`` execution is recorded only once the jobs-manager takes the follow-up, which
+    may be after the index execution completes: waiting on it waits for it to appear.
+    """
     execution = await completed(served, response)
     follow_up = await served.system.wait(execution_id_for(f"{execution['message_id']}.1"))
     assert follow_up["status"] == "COMPLETE", follow_up["error"]
@@ -235,28 +239,36 @@ async def test_index_request_as_url_parameters_with_a_filters_body(docs: Served)
 
 
 async def test_schema_errors_are_refused_with_422_before_anything_is_queued(docs: Served) -> None:
-    """The actors' synchronous checks run in the gateway: each problem names its JSON path."""
-    response = await docs.client.post(
-        "/actors/v2/jobs-manager/messages",
-        json={"uuid": "not-a-job-uuid", "name": "finish", "token": "0dc73dc3ff39b49a"},
-        headers=docs.bearer(),
-    )
-    problem = assert_problem(response, 422)
-    assert any("$.uuid" in line for line in problem["errors"]), problem
+    """The actors' synchronous checks run in the gateway: each problem names its JSON path, and
+    nothing is submitted: no execution exists for any refused message (an actor that took one
+    would have recorded it), and the stored job is unchanged."""
+    await store_job(docs.system, "FINISHED")
+    before = await docs.system.store.get_document("jobs", JOB)
+    refusals: list[tuple[str, dict[str, Any], Any]] = [
+        (
+            "/actors/v2/jobs-manager/messages",
+            {"uuid": "not-a-job-uuid", "name": "finish", "token": "0dc73dc3ff39b49a"},
+            lambda problem: any("$.uuid" in line for line in problem["errors"]),
+        ),
+        (
+            f"/actors/v2/jobs-indexer/messages?uuid={JOB}&name=index&token=0dc73dc3ff39b49a",
+            {"filters": ["(unclosed"]},
+            lambda problem: "filters[0]" in problem["detail"],
+        ),
+        (
+            "/actors/v2/pipelines-manager/messages",
+            {"name": "no components"},
+            lambda problem: any("components" in line for line in problem["errors"]),
+        ),
+    ]
 
-    response = await docs.client.post(
-        f"/actors/v2/jobs-indexer/messages?uuid={JOB}&name=index&token=0dc73dc3ff39b49a",
-        json={"filters": ["(unclosed"]},
-        headers=docs.bearer(),
-    )
-    assert_problem(response, 422, "filters[0]")
+    for number, (url, body, names_the_field) in enumerate(refusals):
+        headers = docs.bearer("alice") | {"X-Message-Id": f"refused-{number}"}
+        problem = assert_problem(await docs.client.post(url, json=body, headers=headers), 422)
+        assert names_the_field(problem), problem
 
-    response = await docs.client.post(
-        "/actors/v2/pipelines-manager/messages",
-        json={"name": "no components"},
-        headers=docs.bearer(),
-    )
-    problem = assert_problem(response, 422)
-    assert any("components" in line for line in problem["errors"]), problem
-    for actor in ("jobs-manager", "jobs-indexer", "pipelines-manager"):
-        assert await docs.system.bus.dead_letters(actor) == []  # nothing reached an actor
+    for number in range(len(refusals)):
+        message_id = f"user:alice/refused-{number}"
+        assert await docs.system.store.get_execution(execution_id_for(message_id)) is None
+    assert await docs.system.store.get_document("jobs", JOB) == before
+    assert await docs.system.store.count_documents("pipelines") == 0

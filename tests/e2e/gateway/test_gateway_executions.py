@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
+import pytest
 from gateway_harness import Recorder, Served, ServeGateway, assert_problem
+from pipelinejobs.executions import execution_id_for
 from pipelinejobs.gateway import GatewaySettings
 
 ACTOR = Recorder.alias
@@ -116,3 +119,33 @@ async def test_reading_needs_credentials(served: Served) -> None:
     execution_id = await send(served, served.bearer("alice"))
 
     assert_problem(await served.client.get(execution_url(execution_id)), 401)
+
+
+# -- waiting on an execution (System.wait, as the tests and the demo do) ---------------------------
+async def test_waiting_on_an_execution_not_recorded_yet_waits_for_it(
+    served: Served, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A follow-up's execution appears only once an actor takes it: waiting on it before then
+    must wait, not fail."""
+    store = served.system.store
+    looked_in_vain = asyncio.Event()
+    get_execution = store.get_execution
+
+    async def noting_absence(execution_id: str) -> dict[str, Any] | None:
+        found = await get_execution(execution_id)
+        if found is None:
+            looked_in_vain.set()
+        return found
+
+    monkeypatch.setattr(store, "get_execution", noting_absence)
+    waiting = asyncio.create_task(served.system.wait(execution_id_for("sent-later")))
+    await looked_in_vain.wait()
+    await served.system.send(ACTOR, {"n": 1}, message_id="sent-later")
+
+    execution = await waiting
+    assert (execution["status"], execution["message_id"]) == ("COMPLETE", "sent-later")
+
+
+async def test_waiting_on_an_execution_never_recorded_ends_at_the_deadline(served: Served) -> None:
+    with pytest.raises(TimeoutError, match="not recorded"):
+        await served.system.wait(execution_id_for("never-sent"), within=0.05)

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncIterator, Sequence
+from typing import Any, cast
 
-from gateway_harness import Recorder, Served, ServeGateway, assert_problem
+import pytest
+from gateway_harness import Recorder, Served, ServeGateway, assert_problem, bus_outage
 from pipelinejobs import __version__
+from pipelinejobs.bus.port import Bus, Envelope
 from pipelinejobs.domain.identifiers import UUIDType, typed_uuid
+from pipelinejobs.errors import NotFound
 from pipelinejobs.executions import execution_id_for
 from pipelinejobs.gateway import GatewaySettings
 from pipelinejobs.messages.pb.pipelinejobs.v1 import jobs_pb2
 from pipelinejobs.messages.protodocs import proto_from_document
+from pipelinejobs.submission import submit
 
 ACTOR = Recorder.alias
 MESSAGES = f"/actors/v2/{ACTOR}/messages"
@@ -158,6 +162,40 @@ async def test_unknown_actor_is_404_listing_the_aliases(served: Served) -> None:
     assert_problem(response, 404, "no-such-actor", "jobs-manager", "jobs-indexer")
 
 
+async def test_unknown_actor_is_refused_before_anything_is_recorded_outside_the_gateway_too(
+    served: Served,
+) -> None:
+    """``System.send`` (the CLI's and the tests' way in) refuses as the gateway does."""
+    with pytest.raises(NotFound, match="no-such-actor") as refused:
+        await served.system.send("no-such-actor", {"n": 1}, message_id="to-nobody")
+
+    assert "pipelines-manager" in str(refused.value)
+    assert await served.system.store.get_execution(execution_id_for("to-nobody")) is None
+
+
+async def test_a_message_the_bus_refuses_for_good_ends_error_instead_of_staying_submitted(
+    served: Served,
+) -> None:
+    """A bus that cannot list its queues refuses an unknown actor only when publishing."""
+
+    class UnlistedBus:
+        def __init__(self, bus: Bus) -> None:
+            self._bus = bus
+
+        async def publish(self, envelopes: Sequence[Envelope]) -> None:
+            await self._bus.publish(envelopes)
+
+    bus = cast(Bus, UnlistedBus(served.system.bus))
+    with pytest.raises(NotFound, match="no-such-actor"):
+        await submit(served.system.store, bus, "no-such-actor", body=b"{}", message_id="lost")
+
+    execution = await served.system.store.get_execution(execution_id_for("lost"))
+    assert execution is not None
+    assert execution["status"] == "ERROR"
+    assert "not accepted" in execution["error"]
+    assert "no-such-actor" in execution["error"]
+
+
 async def test_no_credentials_is_401(served: Served) -> None:
     response = await served.client.post(MESSAGES, json={})
 
@@ -273,3 +311,31 @@ async def test_bus_unavailable_is_503_and_nothing_is_half_accepted(served: Serve
     assert execution is not None
     assert execution["status"] == "ERROR"
     assert "not accepted" in execution["error"]
+
+
+async def test_a_retry_after_a_503_starts_a_clean_execution(
+    make_system: Any, serve_gateway: ServeGateway
+) -> None:
+    """The retry's execution is a new SUBMITTED one, not the refused attempt's ERROR; nothing
+    consumes until the retry is answered, so the state the client polls is the one checked."""
+    system = await make_system(actors=[Recorder()], aliases=[])
+    served = await serve_gateway(system)
+    headers = served.bearer() | {"X-Message-Id": "retried-after-outage"}
+    execution_id = execution_id_for("user:alice/retried-after-outage")
+    url = f"/actors/v2/{ACTOR}/executions/{execution_id}"
+
+    with bus_outage(system.bus):
+        refused = await served.client.post(MESSAGES, json={"n": 1}, headers=headers)
+    assert_problem(refused, 503, "bus")
+    retried = await served.client.post(MESSAGES, json={"n": 1}, headers=headers)
+
+    assert retried.status_code == 200, retried.text
+    assert retried.json()["result"]["executionId"] == execution_id
+    polled = (await served.client.get(url, headers=served.bearer())).json()["result"]
+    assert (polled["status"], polled["error"], polled["finished"]) == ("SUBMITTED", None, None)
+    assert system.runtime is not None
+    await system.runtime.start([ACTOR])
+    execution = await system.wait(execution_id)
+    assert (execution["status"], execution["error"]) == ("COMPLETE", None)
+    assert execution["result"]["document"] == {"n": 1}
+    assert not any("not accepted" in line for line in execution["logs"])

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
-from gateway_harness import Recorder, Served, assert_problem
+from gateway_harness import Recorder, Served, assert_problem, bus_outage
+from jsonschema import Draft202012Validator
+from pipelinejobs.bus.port import Envelope
 from pipelinejobs.executions import utc_now
 
 ACTOR = Recorder.alias
@@ -14,9 +17,11 @@ MESSAGES = f"/actors/v2/{ACTOR}/messages"
 NONCES = f"/actors/v2/{ACTOR}/nonces"
 
 
-async def send_with(served: Served, nonce: str, actor: str = ACTOR) -> Any:
+async def send_with(
+    served: Served, nonce: str, actor: str = ACTOR, headers: dict[str, str] | None = None
+) -> Any:
     return await served.client.post(
-        f"/actors/v2/{actor}/messages", params={"x-nonce": nonce}, json={"n": 1}
+        f"/actors/v2/{actor}/messages", params={"x-nonce": nonce}, json={"n": 1}, headers=headers
     )
 
 
@@ -169,6 +174,7 @@ async def test_bad_nonce_requests_are_422_naming_each_field(served: Served) -> N
         ({"maxUses": 0}, ["maxUses"]),
         ({"maxUses": -2}, ["maxUses"]),
         ({"maxUses": "5"}, ["maxUses"]),
+        ({"maxUses": 10**30}, ["maxUses"]),
         ({"level": "ROOT"}, ["level"]),
         ({"expiresIn": 0, "maxUses": 1.5}, ["expiresIn", "maxUses"]),
         ({"owner": "mallory"}, ["owner"]),
@@ -193,3 +199,90 @@ async def test_nonce_for_unknown_actor_is_404(served: Served) -> None:
     )
 
     assert_problem(response, 404, "nobody")
+
+
+# -- a message that is not accepted gives its use back -------------------------------------------
+async def test_a_503_gives_the_nonce_use_back_so_the_retry_it_invites_succeeds(
+    served: Served,
+) -> None:
+    nonce = await served.new_nonce(ACTOR, maxUses=1)
+    retry = {"X-Message-Id": "callback-1"}
+
+    with bus_outage(served.system.bus):
+        refused = await send_with(served, nonce, headers=retry)
+    assert_problem(refused, 503, "bus")
+    view = await served.nonce_view(ACTOR, nonce)
+    assert (view["remainingUses"], view["currentUses"]) == (1, 0)
+    retried = await send_with(served, nonce, headers=retry)
+
+    execution = await served.wait_reply(retried)
+    assert (execution["status"], execution["sender"]) == ("COMPLETE", "nonce:alice")
+    assert_problem(await send_with(served, nonce), 403, "no remaining uses")
+
+
+async def test_a_message_refused_as_invalid_does_not_use_the_nonce(served: Served) -> None:
+    nonce = await served.new_nonce(ACTOR, maxUses=1)
+
+    refused = await served.client.post(MESSAGES, params={"x-nonce": nonce}, json={"refuse": True})
+    assert_problem(refused, 422)
+    accepted = await send_with(served, nonce)
+
+    assert accepted.status_code == 200, accepted.text
+    view = await served.nonce_view(ACTOR, nonce)
+    assert (view["remainingUses"], view["currentUses"]) == (0, 1)
+
+
+async def test_racing_refused_and_accepted_messages_never_pass_max_uses(served: Served) -> None:
+    """Odd-numbered messages meet a bus outage (503, their use given back) or find no use left
+    (403); even ones are accepted while uses remain. However they interleave, no refused message
+    keeps a use, and exactly 3 messages are accepted in all."""
+    nonce = await served.new_nonce(ACTOR, maxUses=3)
+
+    def odd(envelope: Envelope) -> bool:
+        return bool(json.loads(envelope.body)["n"] % 2)
+
+    async def send(number: int) -> int:
+        response = await served.client.post(MESSAGES, params={"x-nonce": nonce}, json={"n": number})
+        return response.status_code
+
+    with bus_outage(served.system.bus, refuses=odd):
+        refused = await asyncio.gather(*(send(number) for number in range(1, 24, 2)))
+        after_refusals = await served.nonce_view(ACTOR, nonce)
+        mixed = await asyncio.gather(*(send(number) for number in range(12)))
+        later = [await send(number) for number in range(100, 108, 2)]
+
+    assert 503 in refused
+    assert set(refused) <= {403, 503}
+    assert (after_refusals["remainingUses"], after_refusals["currentUses"]) == (3, 0)
+    assert {mixed[number] for number in range(1, 12, 2)} <= {403, 503}
+    assert mixed.count(200) + later.count(200) == 3
+    assert later[-1] == 403
+    view = await served.nonce_view(ACTOR, nonce)
+    assert (view["remainingUses"], view["currentUses"]) == (0, 3)
+
+
+# -- maxUses: bounded, and the OpenAPI document says exactly what is accepted ---------------------
+async def test_max_uses_beyond_a_32_bit_count_is_422_naming_the_bound(served: Served) -> None:
+    too_many = await served.client.post(NONCES, json={"maxUses": 10**30}, headers=served.bearer())
+    most = await served.client.post(NONCES, json={"maxUses": 2**31 - 1}, headers=served.bearer())
+
+    problem = assert_problem(too_many, 422, "2147483647")
+    assert {line.split(":", 1)[0] for line in problem["errors"]} == {"$.maxUses"}
+    assert most.status_code == 200, most.text
+    assert most.json()["result"]["remainingUses"] == 2**31 - 1
+
+
+async def test_openapi_schema_of_max_uses_accepts_exactly_what_the_server_accepts(
+    served: Served,
+) -> None:
+    spec = (await served.client.get("/openapi.json")).json()
+    request = spec["paths"]["/actors/v2/{actor}/nonces"]["post"]["requestBody"]
+    schema = request["content"]["application/json"]["schema"]["properties"]["maxUses"]
+    documented = Draft202012Validator(schema)
+
+    for value in (-1, 1, 7, 2**31 - 1, 0, -2, 2**31, 10**30, "5", True):
+        response = await served.client.post(
+            NONCES, json={"maxUses": value}, headers=served.bearer()
+        )
+        assert documented.is_valid(value) is (response.status_code == 200), (value, response.text)
+    assert not documented.is_valid(0)

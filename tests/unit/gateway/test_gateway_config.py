@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 from pipelinejobs.errors import InvalidInput, NotFound
 from pipelinejobs.gateway import ActorDirectory, GatewaySettings
-from pipelinejobs.settings import Settings
 from pydantic import ValidationError
 
 
@@ -20,12 +19,6 @@ def test_environment_sets_actor_ids_and_a_comma_list_of_admins(
     assert settings.actor_ids == {"G1p783PxpalBB": "jobs-manager"}
     assert settings.admin_users == ["carol", "dave"]
     assert not settings.oidc_enabled
-
-
-def test_for_settings_reads_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("PIPELINEJOBS_ADMIN_USERS", "erin")
-
-    assert GatewaySettings.for_settings(Settings()).admin_users == ["erin"]
 
 
 def test_half_an_oidc_configuration_is_refused() -> None:
