@@ -195,6 +195,7 @@ def build_system(
         partitions=settings.bus_partitions,
         namespace=settings.bus_namespace,
         actors=[actor.alias for actor in actor_list] or ACTOR_ALIASES,
+        balance_interval=settings.bus_balance_interval or None,
     )
     return System(
         settings=settings,

@@ -29,7 +29,16 @@ class Settings(BaseSettings):
     mongodb_journal: bool = Field(default=True, description="MongoDB writes wait for the journal")
     bus_namespace: str = "pipelinejobs"
     bus_partitions: int = Field(default=8, ge=1, le=256)
-    prefetch: int = Field(default=16, ge=1, le=1000)
+    bus_balance_interval: float = Field(
+        default=2.0,
+        ge=0,
+        le=60,
+        description="seconds between the presence beats with which RabbitMQ consumers of one "
+        "actor share its partitions; 0 leaves every partition with its first subscriber",
+    )
+    prefetch: int = Field(
+        default=16, ge=1, le=1000, description="deliveries sent ahead, per partition queue"
+    )
 
     uuid_domain: str = "sd2e.org"
     token_keys: list[SecretStr] = Field(

@@ -15,21 +15,18 @@ from __future__ import annotations
 import json
 import uuid as uuidlib
 from collections.abc import Mapping
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
-from pipelinejobs.bus._envelopes import UnknownActor
+from pipelinejobs.bus import UnknownActor
 from pipelinejobs.bus.port import JSON_CONTENT_TYPE, Bus, Envelope
 from pipelinejobs.errors import BusUnavailable, PermanentError
-from pipelinejobs.executions import execution_id_for, new_execution, not_accepted
+from pipelinejobs.executions import (
+    ExecutionStatus,
+    execution_id_for,
+    new_execution,
+    not_accepted,
+)
 from pipelinejobs.store.port import Store
-
-
-@runtime_checkable
-class _KnowsActors(Protocol):
-    """A bus that can say which actors it has queues for (both adapters can)."""
-
-    @property
-    def actors(self) -> tuple[str, ...]: ...
 
 
 def partition_key_for(document: Any, context: Mapping[str, str]) -> str | None:
@@ -45,7 +42,7 @@ def partition_key_for(document: Any, context: Mapping[str, str]) -> str | None:
 def check_actor(bus: Bus, actor: str) -> None:
     """The bus's own refusal (``UnknownActor``, a ``NotFound`` naming the known actors) when it
     has no queue for ``actor``, before anything is recorded."""
-    if isinstance(bus, _KnowsActors) and actor not in bus.actors:
+    if actor not in bus.actors:
         raise UnknownActor(actor, bus.actors)
 
 
@@ -98,10 +95,16 @@ async def submit(
     except BusUnavailable as exc:
         # The caller is told to retry; the execution says why, and the retry starts it afresh.
         reason = f"not accepted: message bus unavailable ({exc}); send it again"
-        await store.update_execution(execution_id, fields=not_accepted(reason))
+        await store.update_execution(
+            execution_id, fields=not_accepted(reason), if_status=ExecutionStatus.SUBMITTED.value
+        )
         raise
     except PermanentError as exc:
         # The bus refused the envelope for good (checked before anything was queued).
-        await store.update_execution(execution_id, fields=not_accepted(f"not accepted: {exc}"))
+        await store.update_execution(
+            execution_id,
+            fields=not_accepted(f"not accepted: {exc}"),
+            if_status=ExecutionStatus.SUBMITTED.value,
+        )
         raise
     return execution_id

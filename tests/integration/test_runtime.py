@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Mapping
@@ -263,3 +264,29 @@ async def test_a_follow_up_lost_with_the_broker_is_sent_again_and_applied_once(
     job = await system.store.get_document("jobs", JOB)
     assert job is not None
     assert [event["name"] for event in job.body["history"]] == ["create", "run", "update"]
+
+
+async def test_a_message_whose_confirm_was_lost_ends_complete_without_the_stale_error(
+    make_system, bus_backend, monkeypatch
+):
+    system = await make_system(bus=bus_backend, actors=[Echo()])
+    publish = system.bus.publish
+
+    async def delivered_but_unconfirmed(envelopes: Any) -> None:
+        await publish(envelopes)
+        raise BusUnavailable("RabbitMQ did not confirm messages within 30 s")
+
+    monkeypatch.setattr(system.bus, "publish", delivered_but_unconfirmed)
+    with pytest.raises(BusUnavailable):
+        await system.send("echo", {"a": 1}, message_id="m-lost-confirm")
+    execution_id = execution_id_for("m-lost-confirm")
+
+    # The sender was told 'not accepted', but the broker had the message: the actor's outcome
+    # is what the record ends with, whichever of the two writes came first.
+    async with asyncio.timeout(30):
+        while (execution := await system.store.get_execution(execution_id))["status"] != "COMPLETE":
+            assert execution["status"] in ("SUBMITTED", "RUNNING", "ERROR")
+            await asyncio.sleep(0.02)
+
+    assert execution.get("error") is None
+    assert execution["result"]["document"] == {"a": 1}

@@ -28,7 +28,7 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 from urllib.parse import quote
 
-from pipelinejobs.actors.base import ActorContext, Message, sender_user
+from pipelinejobs.actors.base import ActorContext, Message
 from pipelinejobs.actors.filters import compile_filters
 from pipelinejobs.actors.ledger import Recorded, record_job_event
 from pipelinejobs.actors.linkage import linkage_parameters
@@ -54,6 +54,7 @@ from pipelinejobs.errors import (
 )
 from pipelinejobs.executions import utc_now
 from pipelinejobs.messages.schemas import registry
+from pipelinejobs.senders import sender_user
 from pipelinejobs.storage.port import Storage
 from pipelinejobs.store.port import JSON, Store, StoredDocument
 

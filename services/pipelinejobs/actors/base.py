@@ -78,27 +78,6 @@ class ActorContext:
         return envelope
 
 
-SENDER_USER_PREFIXES = ("user:", "nonce:")
-"""How the gateway names a person as a message sender: ``user:<name>`` for a Bearer token,
-``nonce:<owner>`` for a nonce (``gateway.auth.Principal.identity``). Follow-up messages come from
-``actor:<alias>``, which is no person."""
-
-
-def sender_user(sender: str | None) -> str | None:
-    """The user name in a message sender (``user:alice`` and ``nonce:alice`` give ``alice``),
-    or None when the sender is no person (an actor, or none).
-
-    Records the gateway checks against a caller's user name, such as a nonce's ``owner``,
-    store this name, not the sender.
-    """
-    if sender is None:
-        return None
-    for prefix in SENDER_USER_PREFIXES:
-        if sender.startswith(prefix) and len(sender) > len(prefix):
-            return sender[len(prefix) :]
-    return None
-
-
 class Actor(Protocol):
     """An actor: one alias, one handler.
 

@@ -29,7 +29,13 @@ from pipelinejobs.actors.base import Actor, ActorContext, Message
 from pipelinejobs.bus.port import Bus, Delivery, Envelope, Subscription
 from pipelinejobs.domain.tokens import AdminTokens, UpdateTokens
 from pipelinejobs.errors import InvalidInput, PermanentError, TransientError, VersionConflict
-from pipelinejobs.executions import ExecutionStatus, execution_id_for, new_execution, utc_now
+from pipelinejobs.executions import (
+    ACCEPTED,
+    ExecutionStatus,
+    execution_id_for,
+    new_execution,
+    utc_now,
+)
 from pipelinejobs.logs import ExecutionLog, process_logger
 from pipelinejobs.messages.codec import decode_document
 from pipelinejobs.messages.limits import Limits
@@ -146,7 +152,10 @@ class Runtime:
             "attempts": attempt,
         }
         if await self.store.get_execution(execution_id) is not None:
-            await self.store.update_execution(execution_id, fields=running)
+            # The record may say the bus refused the message (a publish whose confirm was lost
+            # did reach the broker): the actor has it now, so that outcome no longer holds.
+            stale = {"error": None, "finished": None, ACCEPTED: None}
+            await self.store.update_execution(execution_id, fields=running | stale)
             return
         execution = new_execution(
             message_id=envelope.message_id,

@@ -14,12 +14,23 @@ def create_bus(
     partitions: int = 8,
     namespace: str = "pipelinejobs",
     actors: Sequence[str] = SYSTEM_ACTORS,
+    balance_interval: float | None = 2.0,
 ) -> Bus:
-    """A bus, not started yet: call ``await bus.start()`` before using it."""
+    """A bus, not started yet: call ``await bus.start()`` before using it.
+
+    ``balance_interval`` (RabbitMQ only): seconds between the presence beats with which the
+    processes consuming an actor share its partitions; None leaves each partition with its
+    first subscriber."""
     if not amqp_url:
         from pipelinejobs.bus.local import LocalBus
 
         return LocalBus(partitions=partitions, actors=actors)
     from pipelinejobs.bus.rabbitmq import RabbitMQBus  # aio-pika only where it is used
 
-    return RabbitMQBus(amqp_url, partitions=partitions, namespace=namespace, actors=actors)
+    return RabbitMQBus(
+        amqp_url,
+        partitions=partitions,
+        namespace=namespace,
+        actors=actors,
+        balance_interval=balance_interval,
+    )

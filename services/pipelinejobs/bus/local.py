@@ -230,12 +230,16 @@ class LocalBus(Bus):
 
     def __init__(self, *, partitions: int = 8, actors: Sequence[str] = SYSTEM_ACTORS) -> None:
         self.partitions = check_partitions(partitions)
-        self.actors = check_actors(actors)
+        self._actors = check_actors(actors)
         self._queues = {actor: [_Partition() for _ in range(partitions)] for actor in self.actors}
         self._dead_letters: dict[str, list[DeadLetter]] = {actor: [] for actor in self.actors}
         self._subscriptions: list[LocalSubscription] = []
         self._started = False
         self._closed = False
+
+    @property
+    def actors(self) -> tuple[str, ...]:
+        return self._actors
 
     async def start(self) -> None:
         if self._closed:

@@ -88,6 +88,11 @@ class Subscription(Protocol):
 
 
 class Bus(ABC):
+    @property
+    @abstractmethod
+    def actors(self) -> tuple[str, ...]:
+        """The actor aliases this bus has queues for; a message to any other is refused."""
+
     @abstractmethod
     async def start(self) -> None:
         """Connect and declare the topology. Idempotent."""

@@ -27,6 +27,7 @@ from pipelinejobs.gateway.nonces import Level, plausible_nonce_id
 from pipelinejobs.gateway.state import gateway_of
 from pipelinejobs.gateway.tokens import ADMIN_ROLE, TokenVerifier
 from pipelinejobs.logs import process_logger
+from pipelinejobs.senders import UNOWNED, nonce_sender, user_sender
 from pipelinejobs.store.port import Store
 
 NONCE_PARAMETER = "x-nonce"
@@ -63,11 +64,11 @@ class Principal:
     @property
     def identity(self) -> str:
         """The sender recorded on the caller's executions."""
-        return f"{'user' if self.via == 'jwt' else 'nonce'}:{self.user}"
+        return user_sender(self.user) if self.via == "jwt" else nonce_sender(self.user)
 
     def may_read(self, sender: object) -> bool:
         """Admins read every execution; others those the same person sent, by token or nonce."""
-        return self.admin or sender in (f"user:{self.user}", f"nonce:{self.user}")
+        return self.admin or sender in (user_sender(self.user), nonce_sender(self.user))
 
 
 class Authenticator:
@@ -106,7 +107,9 @@ class Authenticator:
                     "owner for a new one, or send a Bearer token"
                 ) from None
             raise
-        return Principal(user=str(nonce["owner"]), via="nonce", nonce_id=nonce_id)
+        owner = nonce.get("owner")
+        user = owner if isinstance(owner, str) and owner else UNOWNED
+        return Principal(user=user, via="nonce", nonce_id=nonce_id)
 
     async def give_back(self, principal: Principal, alias: str) -> None:
         """Return the nonce use a request took, when its message was not accepted.

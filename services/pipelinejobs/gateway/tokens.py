@@ -17,6 +17,7 @@ import jwt
 
 from pipelinejobs.errors import InvalidInput, TransientError, Unauthorized
 from pipelinejobs.gateway.config import GatewaySettings
+from pipelinejobs.senders import UNOWNED
 
 ISSUER = "pipelinejobs"
 HS_ALGORITHM = "HS256"
@@ -62,10 +63,15 @@ def issue_token(
 
 
 def check_user(user: object) -> str:
-    if not isinstance(user, str) or not user.strip() or len(user) > MAX_USER_LENGTH:
+    if (
+        not isinstance(user, str)
+        or not user.strip()
+        or len(user) > MAX_USER_LENGTH
+        or user == UNOWNED
+    ):
         raise InvalidInput(
-            f"user must be a non-empty name of at most {MAX_USER_LENGTH} characters, "
-            f"not {user!r:.60}"
+            f"user must be a non-empty name of at most {MAX_USER_LENGTH} characters, other "
+            f"than {UNOWNED!r} (the name of unowned nonces), not {user!r:.60}"
         )
     return user
 
@@ -162,7 +168,7 @@ class TokenVerifier:
     @staticmethod
     def _claims(claims: Mapping[str, Any], user_claim: str) -> Claims:
         user = claims.get(user_claim)
-        if not isinstance(user, str) or not user or len(user) > MAX_USER_LENGTH:
+        if not isinstance(user, str) or not user or len(user) > MAX_USER_LENGTH or user == UNOWNED:
             raise Unauthorized(f"the Bearer token's {user_claim!r} claim must name a user")
         return Claims(user=user, roles=_roles(claims))
 

@@ -342,7 +342,8 @@ class MongoStore(Store):
         *,
         fields: Mapping[str, Any] | None = None,
         log_lines: Sequence[str] = (),
-    ) -> None:
+        if_status: str | None = None,
+    ) -> bool:
         changes = dict(fields or {})
         _records.check_execution_update(changes, log_lines)
         update: Raw = {}
@@ -351,13 +352,20 @@ class MongoStore(Store):
         if log_lines:
             update["$push"] = {"logs": {"$each": list(log_lines)}}
         executions = self._collection("executions")
+        selector: Raw = {"_id": execution_id}
+        if if_status is not None:
+            selector["status"] = if_status
         with translated():
             if update:
-                found = (await executions.update_one({"_id": execution_id}, update)).matched_count
+                matched = (await executions.update_one(selector, update)).matched_count
             else:
-                found = await executions.count_documents({"_id": execution_id})
+                matched = await executions.count_documents(selector)
+            if matched:
+                return True
+            found = await executions.count_documents({"_id": execution_id})
         if not found:
             raise NotFound(f"no execution with id {execution_id}")
+        return False
 
     async def get_execution(self, execution_id: str) -> JSON | None:
         with translated():

@@ -180,8 +180,11 @@ class Store(ABC):
         *,
         fields: Mapping[str, Any] | None = None,
         log_lines: Sequence[str] = (),
-    ) -> None:
-        """Set ``fields`` (status, timestamps, result) and append ``log_lines`` to ``logs``.
+        if_status: str | None = None,
+    ) -> bool:
+        """Set ``fields`` (status, timestamps, result) and append ``log_lines`` to ``logs``;
+        with ``if_status``, only while the execution still has that status (atomically), so a
+        late writer cannot overwrite what an actor recorded meanwhile. Whether it was written;
         ``NotFound`` for an unknown id."""
 
     @abstractmethod

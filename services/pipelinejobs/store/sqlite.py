@@ -310,7 +310,8 @@ class SQLiteStore(Store):
         *,
         fields: Mapping[str, Any] | None = None,
         log_lines: Sequence[str] = (),
-    ) -> None:
+        if_status: str | None = None,
+    ) -> bool:
         changes = dict(fields or {})
         _records.check_execution_update(changes, log_lines)
         async with self._write() as db:
@@ -319,12 +320,15 @@ class SQLiteStore(Store):
             )
             if stored is None:
                 raise NotFound(f"no execution with id {execution_id}")
+            if if_status is not None and stored.get("status") != if_status:
+                return False
             if changes:
                 await db.execute(
                     "UPDATE executions SET body = ? WHERE id = ?",
                     (_dumps({**stored, **changes}, f"execution {execution_id}"), execution_id),
                 )
             await _append_log(db, execution_id, log_lines)
+        return True
 
     async def get_execution(self, execution_id: str) -> JSON | None:
         async with self._read() as db:

@@ -168,6 +168,29 @@ async def test_update_execution_sets_fields_and_appends_lines(store: Store) -> N
     }
 
 
+async def test_a_conditional_update_writes_only_in_the_status_it_names(store: Store) -> None:
+    record = execution(status="SUBMITTED")
+    await store.save_execution(record)
+    assert await store.update_execution(record["id"], fields={"status": "COMPLETE"})
+
+    late = await store.update_execution(
+        record["id"],
+        fields={"status": "ERROR", "error": "late"},
+        log_lines=["late"],
+        if_status="SUBMITTED",
+    )
+
+    stored = await store.get_execution(record["id"])
+    assert stored is not None
+    assert late is False
+    assert (stored["status"], stored.get("error"), stored["logs"]) == ("COMPLETE", None, [])
+    assert await store.update_execution(
+        record["id"], fields={"finished": "now"}, if_status="COMPLETE"
+    )
+    with pytest.raises(NotFound, match="exec-unknown"):
+        await store.update_execution("exec-unknown", fields={"a": 1}, if_status="SUBMITTED")
+
+
 async def test_update_of_an_unknown_execution_is_not_found(store: Store) -> None:
     with pytest.raises(NotFound, match="exec-unknown"):
         await store.update_execution("exec-unknown", fields={"status": "RUNNING"})

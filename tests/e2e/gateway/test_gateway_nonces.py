@@ -10,6 +10,7 @@ from gateway_harness import Recorder, Served, assert_problem, bus_outage
 from jsonschema import Draft202012Validator
 from pipelinejobs.bus.port import Envelope
 from pipelinejobs.executions import utc_now
+from pipelinejobs.senders import UNOWNED
 
 ACTOR = Recorder.alias
 OTHER_ACTOR = "jobs-indexer"
@@ -122,6 +123,37 @@ async def test_expired_nonce_is_403(served: Served) -> None:
     )
 
     assert_problem(await send_with(served, "PJ_expired"), 403, "expired")
+
+
+async def test_a_nonce_no_person_owns_sends_as_no_one_who_can_log_in(served: Served) -> None:
+    """The agave-proxy's callback nonce for a job an actor launched has no owner."""
+    await served.system.store.save_nonce(
+        {
+            "id": "PJ_unowned",
+            "actor": ACTOR,
+            "level": 2,
+            "max_uses": -1,
+            "remaining_uses": -1,
+            "current_uses": 0,
+            "expires_at": None,
+            "owner": None,
+            "description": "callbacks of a job launched by an actor",
+            "create_time": utc_now(),
+            "last_use_time": None,
+        }
+    )
+
+    response = await send_with(served, "PJ_unowned")
+
+    assert response.status_code == 200, response.text
+    execution_id = response.json()["result"]["executionId"]
+    execution = await served.system.store.get_execution(execution_id)
+    assert execution is not None
+    assert execution["sender"] == f"nonce:{UNOWNED}"
+    none_user = await served.client.get(
+        f"/actors/v2/{ACTOR}/executions/{execution_id}", headers=served.bearer("None")
+    )
+    assert none_user.status_code == 403
 
 
 async def test_unknown_nonce_is_401(served: Served) -> None:

@@ -11,6 +11,7 @@ import pytest
 from pipelinejobs.errors import InvalidInput, Unauthorized
 from pipelinejobs.gateway import GatewaySettings, issue_token
 from pipelinejobs.gateway.tokens import ISSUER, TokenVerifier
+from pipelinejobs.senders import UNOWNED
 
 SECRET = b"k" * 32
 
@@ -30,7 +31,7 @@ async def test_issued_token_names_the_user_and_roles() -> None:
     assert decoded["exp"] - decoded["iat"] == 60
 
 
-@pytest.mark.parametrize("user", ["", "   ", "x" * 201])
+@pytest.mark.parametrize("user", ["", "   ", "x" * 201, UNOWNED])
 def test_issuing_refuses_a_blank_or_long_user(user: str) -> None:
     with pytest.raises(InvalidInput, match="user"):
         issue_token(SECRET, user)
@@ -59,6 +60,7 @@ async def test_unsigned_tokens_are_refused() -> None:
         ({"iss": ISSUER}, "'sub' claim"),
         ({"iss": ISSUER, "sub": 7}, "not valid"),
         ({"sub": "alice"}, "'iss'"),
+        ({"iss": ISSUER, "sub": UNOWNED}, "'sub' claim must name a user"),
     ],
 )
 async def test_tokens_with_wrong_claims_are_refused(claims: dict[str, object], needle: str) -> None:
