@@ -3,8 +3,10 @@
 Run it: ``up`` (everything in one process), ``actor NAME`` and ``gateway`` (separate processes
 on RabbitMQ). Talk to it through the gateway: ``send``, ``logs``, ``pipelines``, ``jobs``,
 ``nonce``, ``demo``. Operate it with this machine's secrets: ``catalog load``, ``token issue``,
-``admin-token``. Exit codes: 0 success, 1 refused (the reason is printed), 2 usage error,
-3 gateway (or store) unreachable.
+``admin-token``. ``--token`` is the Bearer token in every client command (a document's update
+token is ``--update-token``). Exit codes: 0 success, 1 refused (the reason is printed), 2 usage
+error, 3 gateway unreachable: nothing answers, what answers is not a gateway, or the gateway
+answers that its store or broker is (HTTP 5xx); see :mod:`pipelinejobs.cli_output`.
 """
 
 from __future__ import annotations

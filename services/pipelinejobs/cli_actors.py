@@ -10,9 +10,9 @@ import typer
 from pipelinejobs.cli_connection import DEFAULT_URL, JsonOption, TokenOption, UrlOption, connect
 from pipelinejobs.cli_output import err, fail, print_json, print_table, reports_errors
 from pipelinejobs.client import ExecutionFailed
+from pipelinejobs.client.gateway import DEFAULT_WAIT
 from pipelinejobs.client.sync import Gateway
 
-DEFAULT_WAIT = 60.0
 ActorArgument = Annotated[
     str, typer.Argument(help="Actor alias (pipelines-manager, jobs-manager, ...) or actor id.")
 ]

@@ -19,7 +19,7 @@ from typing import Annotated, Any
 import typer
 
 from pipelinejobs.catalog import load_catalog
-from pipelinejobs.cli_connection import JsonOption, local_secrets
+from pipelinejobs.cli_connection import JsonOption, jwt_secret, local_secrets
 from pipelinejobs.cli_output import print_json, print_table, reports_errors
 from pipelinejobs.cli_read import read_document
 from pipelinejobs.domain.tokens import AdminTokens
@@ -77,13 +77,7 @@ def token_issue(
     ] = DEFAULT_TOKEN_TTL,
 ) -> None:
     """Print a Bearer token (HS256 JWT) that this system's gateway accepts."""
-    settings = Settings()
-    secret = (
-        settings.jwt_secret.get_secret_value().encode()
-        if settings.jwt_secret is not None
-        else local_secrets(settings).jwt_secret
-    )
-    typer.echo(issue_token(secret, user, roles=role or [], ttl=ttl))
+    typer.echo(issue_token(jwt_secret(Settings()), user, roles=role or [], ttl=ttl))
 
 
 @reports_errors

@@ -1,10 +1,14 @@
 """Where client commands find the gateway and the Bearer token they present.
 
 ``--url`` (env ``PIPELINEJOBS_URL``, default ``http://127.0.0.1:8000``) and ``--token`` (env
-``PIPELINEJOBS_TOKEN``). For convenience on the machine that runs the system: without a token,
-when the data directory's secrets are readable (``$PIPELINEJOBS_DATA_DIR/secrets.json``, or
-``PIPELINEJOBS_JWT_SECRET``), a one-hour token for the local admin user is minted from them;
-whoever can read that file can mint any token anyway.
+``PIPELINEJOBS_TOKEN``): ``--token`` is the Bearer token in every command; a document's update
+token, where a command needs one, is ``--update-token``. For convenience on the machine that
+runs the system: without a token, when the data directory's secrets are readable
+(``$PIPELINEJOBS_DATA_DIR/secrets.json``, or ``PIPELINEJOBS_JWT_SECRET``), a one-hour token for
+the local admin user is minted from them; whoever can read that file can mint any token anyway.
+
+This module is the one place that reads the local JWT key and mints tokens from it (``up``'s
+banner, ``token issue``, ``demo --embedded`` and the default token all come from here).
 """
 
 from __future__ import annotations
@@ -34,16 +38,6 @@ TokenOption = Annotated[
     str | None,
     typer.Option(
         "--token",
-        "--bearer",
-        envvar="PIPELINEJOBS_TOKEN",
-        help="Bearer token (default: minted from the local data directory's secrets).",
-        show_default=False,
-    ),
-]
-BearerOption = Annotated[
-    str | None,
-    typer.Option(
-        "--bearer",
         envvar="PIPELINEJOBS_TOKEN",
         help="Bearer token (default: minted from the local data directory's secrets).",
         show_default=False,
@@ -64,17 +58,25 @@ def local_secrets(settings: Settings) -> ServerSecrets:
     return load_secrets(settings)
 
 
-def local_jwt_secret(settings: Settings) -> bytes | None:
-    """The JWT key of the local system, if this machine has it; never creates secrets."""
+def jwt_secret(settings: Settings) -> bytes:
+    """The JWT key of the local system (``PIPELINEJOBS_JWT_SECRET``, else the data directory's
+    secrets); ``InvalidInput`` when this machine has neither. Never creates secrets."""
     if settings.jwt_secret is not None:
         return settings.jwt_secret.get_secret_value().encode()
-    path = Path(settings.data_dir) / SECRETS_FILE
+    return local_secrets(settings).jwt_secret
+
+
+def local_jwt_secret(settings: Settings) -> bytes | None:
+    """:func:`jwt_secret`, or None when this machine does not have it (or cannot read it)."""
     try:
-        if not path.is_file():
-            return None
-        return load_secrets(settings).jwt_secret
+        return jwt_secret(settings)
     except (OSError, InvalidInput):
         return None
+
+
+def admin_bearer_token(secret: bytes, *, user: str = LOCAL_USER, ttl: int = LOCAL_TOKEN_TTL) -> str:
+    """A Bearer token with the admin role, signed with the system's JWT key ``secret``."""
+    return issue_token(secret, user, roles=[ADMIN_ROLE], ttl=ttl)
 
 
 def bearer_token(given: str | None) -> str | None:
@@ -82,9 +84,7 @@ def bearer_token(given: str | None) -> str | None:
     if given:
         return given
     secret = local_jwt_secret(Settings())
-    if secret is None:
-        return None
-    return issue_token(secret, LOCAL_USER, roles=[ADMIN_ROLE], ttl=LOCAL_TOKEN_TTL)
+    return None if secret is None else admin_bearer_token(secret)
 
 
 def connect(url: str, token: str | None, *, nonce: str | None = None) -> Gateway:

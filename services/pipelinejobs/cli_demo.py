@@ -1,7 +1,11 @@
-"""``pipelinejobs demo``: the README's walkthrough, run by itself, printing the job record.
+"""``pipelinejobs demo``: the walkthrough of ``docs/walkthrough.md``, run by itself, printing the
+job record.
 
 Against a running system (``--url``), or, with ``--embedded``, against a temporary embedded
 system this command starts in a temporary data directory on a free port and stops afterwards.
+It exits 1, with the reason, when the walk does not go as documented (the TACObot job does not
+end FINISHED and indexed, or a failing job does not end FAILED); the job's record is printed
+all the same, so what went wrong can be read.
 """
 
 from __future__ import annotations
@@ -13,18 +17,20 @@ from typing import Annotated
 
 import typer
 
-from pipelinejobs.cli_connection import DEFAULT_URL, JsonOption, TokenOption, UrlOption
+from pipelinejobs.cli_connection import (
+    DEFAULT_URL,
+    JsonOption,
+    TokenOption,
+    UrlOption,
+    admin_bearer_token,
+)
 from pipelinejobs.cli_connection import bearer_token as local_bearer
-from pipelinejobs.cli_output import print_document, progress, reports_errors
+from pipelinejobs.cli_output import fail, print_document, progress, reports_errors
 from pipelinejobs.cli_server import listening_socket, local_url, running_system
 from pipelinejobs.client import AsyncGateway
-from pipelinejobs.demo import Walkthrough, run_walkthrough
-from pipelinejobs.gateway.tokens import ADMIN_ROLE, issue_token
+from pipelinejobs.demo import Walkthrough, WalkthroughFailed, run_walkthrough
 from pipelinejobs.logs import configure_logging
 from pipelinejobs.settings import Settings
-
-DEMO_USER = "demo"
-DEMO_TOKEN_TTL = 3600
 
 
 @reports_errors
@@ -38,10 +44,14 @@ def demo(
     as_json: JsonOption = False,
 ) -> None:
     """Run the walkthrough: create a pipeline, launch a job, follow it, print its record."""
-    if embedded:
-        walkthrough = asyncio.run(_embedded())
-    else:
-        walkthrough = asyncio.run(_against(url, local_bearer(token)))
+    try:
+        if embedded:
+            walkthrough = asyncio.run(_embedded())
+        else:
+            walkthrough = asyncio.run(_against(url, local_bearer(token)))
+    except WalkthroughFailed as exc:
+        print_document(exc.job, as_json)
+        raise fail(str(exc)) from None
     print_document(walkthrough.job, as_json)
 
 
@@ -53,8 +63,8 @@ async def _against(url: str, token: str | None) -> Walkthrough:
 async def _embedded() -> Walkthrough:
     with tempfile.TemporaryDirectory(prefix="pipelinejobs-demo-") as directory:
         sock = listening_socket("127.0.0.1", 0)
-        port = sock.getsockname()[1]
-        settings = Settings(
+        port = int(sock.getsockname()[1])
+        settings = Settings(  # its own callbacks, whatever PIPELINEJOBS_PUBLIC_URL says
             data_dir=Path(directory),
             amqp_url=None,
             mongodb_url=None,
@@ -73,8 +83,6 @@ async def _embedded() -> Walkthrough:
         compute = create_compute(settings, storage, ComputeSettings(compute_url=None))
         progress(f"Starting a temporary embedded system in {directory}")
         async with running_system(settings, sock, demo=True, compute=compute) as running:
-            token = issue_token(
-                running.system.secrets.jwt_secret, DEMO_USER, roles=[ADMIN_ROLE], ttl=DEMO_TOKEN_TTL
-            )
+            token = admin_bearer_token(running.system.secrets.jwt_secret)
             async with AsyncGateway(running.url, token) as gateway:
                 return await run_walkthrough(gateway, report=progress)

@@ -1,10 +1,12 @@
 """How the CLI speaks: results on stdout (tables, or JSON with ``--json``), everything else on
 stderr, and exit codes that scripts can trust.
 
-Exit codes: 0 success; 1 the server (or the store) refused, or an execution ended in ERROR or
-did not finish in time (the reason is printed); 2 a usage error (a bad option or argument, an
-input file the command cannot use, no local secrets where they are needed); 3 the gateway (or the
-store or broker) cannot be reached.
+Exit codes: 0 success; 1 the gateway or an actor refused (HTTP 4xx, an execution that ended in
+ERROR, a demo job that did not finish), or a wait ran out (the reason is printed); 2 a usage
+error (a bad option or argument, a gateway URL that is not one, an input file the command cannot
+use, no local secrets where they are needed); 3 the gateway cannot be reached, or it answered
+that its store or broker cannot be (HTTP 5xx), or what answered at the URL is not a gateway:
+trying again later, or with the right ``--url``, may succeed.
 """
 
 from __future__ import annotations
@@ -55,8 +57,14 @@ def reports_errors(command: Callable[P, R]) -> Callable[P, R]:
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return command(*args, **kwargs)
-        except (RequestRefused, GatewayUnavailable) as exc:
+        except RequestRefused as exc:
             raise _refused(exc.status, exc.detail, exc.problem.get("errors")) from None
+        except GatewayUnavailable as exc:
+            raise fail(
+                f"the gateway cannot serve now (HTTP {exc.status}): {exc.detail}; "
+                "try again once its store and broker are back",
+                ExitCode.UNREACHABLE,
+            ) from None
         except ExecutionFailed as exc:
             raise fail(str(exc)) from None
         except GatewayUnreachable as exc:

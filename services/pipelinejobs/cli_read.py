@@ -9,17 +9,9 @@ from typing import Annotated, Any
 
 import typer
 
-from pipelinejobs.cli_connection import (
-    DEFAULT_URL,
-    BearerOption,
-    JsonOption,
-    TokenOption,
-    UrlOption,
-    connect,
-)
+from pipelinejobs.cli_connection import DEFAULT_URL, JsonOption, TokenOption, UrlOption, connect
 from pipelinejobs.cli_output import print_document, print_json, print_table, reports_errors
 from pipelinejobs.client.sync import JobsClient, PipelinesClient
-from pipelinejobs.domain.states import JobState, allowed_events, transition
 
 pipelines_app = typer.Typer(help="Pipelines: list, show, create, update, retire.")
 jobs_app = typer.Typer(help="Jobs: list, show, history, and the events a job accepts next.")
@@ -31,7 +23,11 @@ DocumentArgument = Annotated[
     str, typer.Argument(help="A JSON file with the pipeline document ('-' for stdin).")
 ]
 UpdateTokenOption = Annotated[
-    str, typer.Option("--token", help="The pipeline's update token (or an admin token).")
+    str,
+    typer.Option(
+        "--update-token",
+        help="The pipeline's update token (or an admin token); --token stays the Bearer token.",
+    ),
 ]
 
 
@@ -124,12 +120,12 @@ def pipelines_update(
     document: DocumentArgument,
     update_token: UpdateTokenOption,
     url: UrlOption = DEFAULT_URL,
-    bearer: BearerOption = None,
+    token: TokenOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Change a pipeline's fields (name, description...; never its components)."""
     changes = read_document(document)
-    with connect(url, bearer) as gateway:
+    with connect(url, token) as gateway:
         reply = PipelinesClient(gateway).update(uuid, changes, update_token)
     if as_json:
         print_json(reply)
@@ -144,11 +140,11 @@ def pipelines_retire(
     uuid: UuidArgument,
     update_token: UpdateTokenOption,
     url: UrlOption = DEFAULT_URL,
-    bearer: BearerOption = None,
+    token: TokenOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Retire a pipeline: it stays readable and accepts no new jobs."""
-    with connect(url, bearer) as gateway:
+    with connect(url, token) as gateway:
         reply = PipelinesClient(gateway).retire(uuid, update_token)
     if as_json:
         print_json(reply)
@@ -241,22 +237,14 @@ def jobs_events(
 ) -> None:
     """The events the job accepts next (from its state and the state machine)."""
     with connect(url, token) as gateway:
-        state = str(JobsClient(gateway).get(uuid)["state"])
-    rows = [
-        {
-            "event": event.value,
-            "leads_to": transition(state, event).value,
-            "description": event.description,
-        }
-        for event in allowed_events(state)
-    ]
+        accepted = JobsClient(gateway).next_events(uuid)
     if as_json:
-        print_json({"uuid": uuid, "state": state, "events": rows})
+        print_json(accepted)
         return
     print_table(
-        f"Job {uuid} is {state} ({JobState(state).description}); it accepts",
+        f"Job {uuid} is {accepted['state']} ({accepted['state_description']}); it accepts",
         ["event", "leads to", "meaning"],
-        ([row["event"], row["leads_to"], row["description"]] for row in rows),
+        ([row["event"], row["leads_to"], row["description"]] for row in accepted["events"]),
     )
 
 

@@ -15,7 +15,7 @@ import os
 import signal
 import socket
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,7 +23,7 @@ import uvicorn
 
 from pipelinejobs.app import ACTOR_ALIASES, Lifecycle, System, build_system
 from pipelinejobs.compute.port import ComputeService
-from pipelinejobs.demo import DemoContent, install_apps, install_demo
+from pipelinejobs.demo import DemoContent, install_demo
 from pipelinejobs.gateway import create_app, server_for
 from pipelinejobs.settings import Settings
 
@@ -79,8 +79,9 @@ def server_settings(
     """Settings from the environment, with the command line's values on top.
 
     The public URL (what compute services call back) follows ``--host``/``--port`` unless
-    ``PIPELINEJOBS_PUBLIC_URL`` sets it; process logs are console lines on a terminal unless
-    ``PIPELINEJOBS_LOG_JSON`` says otherwise.
+    ``PIPELINEJOBS_PUBLIC_URL`` sets it; a server that binds a socket corrects it to the port
+    it got (:func:`bound_settings`, for ``--port 0``). Process logs are console lines on a
+    terminal unless ``PIPELINEJOBS_LOG_JSON`` says otherwise.
     """
     settings = Settings()
     values: dict[str, object] = dict(overrides)
@@ -95,6 +96,17 @@ def server_settings(
     return settings.model_copy(update=values)
 
 
+def bound_settings(settings: Settings, sock: socket.socket) -> Settings:
+    """``settings`` with the port ``sock`` is bound to, and the public URL derived from it
+    (unless ``PIPELINEJOBS_PUBLIC_URL`` sets it): with ``--port 0`` only the bound socket knows
+    the port, and callback URLs and the banner must name the one that answers."""
+    port = int(sock.getsockname()[1])
+    values: dict[str, object] = {"port": port}
+    if PUBLIC_URL_VARIABLE not in os.environ:
+        values["public_url"] = local_url(settings.host, port)
+    return settings.model_copy(update=values)
+
+
 @contextlib.asynccontextmanager
 async def running_system(
     settings: Settings,
@@ -103,8 +115,12 @@ async def running_system(
     demo: bool,
     compute: ComputeService | None = None,
 ) -> AsyncIterator[Running]:
-    """Start the whole system and serve the gateway on ``sock``; stop it all in order."""
-    install_apps(Path(settings.data_dir) / "apps")
+    """Start the whole system and serve the gateway on ``sock``; stop it all in order.
+
+    ``settings`` must name the port ``sock`` is bound to (:func:`bound_settings`). The example
+    apps are installed by the local execution system itself when it starts (wherever the
+    agave-proxy runs it), not here.
+    """
     system = build_system(settings, compute=compute, configure_logs=True)
     await system.start()
     try:
@@ -168,8 +184,11 @@ async def consume(settings: Settings, aliases: list[str]) -> None:
             await system.close()
 
 
-async def serve_gateway_only(settings: Settings, sock: socket.socket) -> None:
-    """The gateway alone: store and bus connected, no queue consumed."""
+async def serve_gateway_only(
+    settings: Settings, sock: socket.socket, announce: Callable[[str], None] | None = None
+) -> None:
+    """The gateway alone: store and bus connected, no queue consumed. ``announce`` gets the
+    public URL once the gateway answers there."""
     async with stop_signals() as stop:
         system = build_system(settings, configure_logs=True)
         await system.start(aliases=[])
@@ -177,6 +196,9 @@ async def serve_gateway_only(settings: Settings, sock: socket.socket) -> None:
             host, port = sock.getsockname()[:2]
             server = ManagedServer(server_for(create_app(system), host, port).config)
             serving = asyncio.create_task(server.serve(sockets=[sock]), name="gateway")
+            await _started(server, serving)
+            if announce is not None:
+                announce(settings.public_url.rstrip("/"))
             stopping = asyncio.create_task(stop.wait())
             await asyncio.wait({serving, stopping}, return_when=asyncio.FIRST_COMPLETED)
             server.should_exit = True

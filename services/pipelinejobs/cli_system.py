@@ -11,19 +11,21 @@ from typing import Annotated, Any
 import typer
 
 from pipelinejobs.app import ACTOR_ALIASES
-from pipelinejobs.cli_connection import LOCAL_USER
+from pipelinejobs.cli_connection import LOCAL_USER, admin_bearer_token
 from pipelinejobs.cli_output import ExitCode, fail, reports_errors
 from pipelinejobs.cli_server import (
     Running,
+    bound_settings,
     check_actor,
     consume,
     listening_socket,
+    local_url,
     running_system,
     serve_gateway_only,
     server_settings,
     stop_signals,
 )
-from pipelinejobs.gateway.tokens import ADMIN_ROLE, DEFAULT_TOKEN_TTL, issue_token
+from pipelinejobs.gateway.tokens import DEFAULT_TOKEN_TTL
 from pipelinejobs.settings import Settings
 
 HostOption = Annotated[
@@ -32,7 +34,12 @@ HostOption = Annotated[
 ]
 PortOption = Annotated[
     int | None,
-    typer.Option("--port", help="Port to listen on (default: PIPELINEJOBS_PORT or 8000).", min=0),
+    typer.Option(
+        "--port",
+        help="Port to listen on (default: PIPELINEJOBS_PORT or 8000; 0: a free one, printed).",
+        min=0,
+        max=65535,
+    ),
 ]
 DataDirOption = Annotated[
     Path | None,
@@ -64,7 +71,7 @@ def up(
     """
     settings = server_settings(data_dir, host, port)
     sock = _bind(settings)
-    _run(_up(settings, sock, demo=not no_demo))
+    _run(_up(bound_settings(settings, sock), sock, demo=not no_demo))
 
 
 async def _up(settings: Settings, sock: socket.socket, *, demo: bool) -> None:
@@ -80,13 +87,14 @@ async def _up(settings: Settings, sock: socket.socket, *, demo: bool) -> None:
 
 
 def _banner(settings: Settings, running: Running) -> None:
-    token = issue_token(
-        running.system.secrets.jwt_secret, LOCAL_USER, roles=[ADMIN_ROLE], ttl=DEFAULT_TOKEN_TTL
-    )
+    token = admin_bearer_token(running.system.secrets.jwt_secret, ttl=DEFAULT_TOKEN_TTL)
     bus = "RabbitMQ" if settings.amqp_url else "in-process bus"
     store = "MongoDB" if settings.mongodb_url else "SQLite"
-    lines = [
-        f"pipelinejobs is up at {running.url}",
+    lines = [f"pipelinejobs is up at {running.url}"]
+    listening = local_url(settings.host, settings.port)
+    if listening != running.url:
+        lines.append(f"  listening on {listening}")
+    lines += [
         f"  gateway, {len(running.system.actors)} actors and the compute service in one "
         f"process ({bus}, {store}, data directory {settings.data_dir})",
     ]
@@ -128,7 +136,11 @@ def gateway(host: HostOption = None, port: PortOption = None) -> None:
     if settings.amqp_url is None:
         raise fail(IN_PROCESS_BUS, ExitCode.USAGE)
     sock = _bind(settings)
-    _run(serve_gateway_only(settings, sock))
+    _run(serve_gateway_only(bound_settings(settings, sock), sock, announce=_gateway_banner))
+
+
+def _gateway_banner(url: str) -> None:
+    typer.echo(f"pipelinejobs gateway is up at {url}")
 
 
 def _bind(settings: Settings) -> socket.socket:

@@ -1,13 +1,16 @@
 """``pipelinejobs up`` as a subprocess on a free port, for the end-to-end tests.
 
-``start_up(data_dir)`` starts the console script, waits for ``/readyz`` and reads the Bearer
-token it prints; ``stop()`` sends SIGTERM and waits for a graceful exit (killing the process if
-it does not come), so no test leaves a server behind.
+``start_up(data_dir)`` starts the console script with ``--port 0`` (the system binds a free port
+itself, so no other process can take it between choosing and binding), reads the URL and the
+Bearer token from the banner it prints, and waits for ``/readyz``; ``stop()`` sends SIGTERM and
+waits for a graceful exit (killing the process if it does not come), so no test leaves a server
+behind.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import socket
@@ -15,6 +18,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,10 +31,46 @@ STOP_LIMIT = 30.0
 WALK_LIMIT = 120.0
 
 
-def free_port() -> int:
+UP_BANNER = "pipelinejobs is up at "
+GATEWAY_BANNER = "pipelinejobs gateway is up at "
+
+
+@contextlib.contextmanager
+def closed_port() -> Iterator[int]:
+    """A port on 127.0.0.1 where nothing answers: bound by this process, never listening, so a
+    connection is refused and no other process can take the port meanwhile."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+        yield int(sock.getsockname()[1])
+
+
+def stop_process(process: subprocess.Popen[bytes]) -> int:
+    """SIGTERM, then wait; SIGKILL when the graceful stop does not come. The exit code."""
+    return stop_processes([process])[0]
+
+
+def stop_processes(processes: list[subprocess.Popen[bytes]]) -> list[int]:
+    """SIGTERM to each (once: a second one abandons the graceful stop), then wait for all of
+    them together for ``STOP_LIMIT`` seconds, SIGKILL those still running. The exit codes."""
+    for process in processes:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + STOP_LIMIT
+    for process in processes:
+        try:
+            process.wait(max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    return [int(process.returncode) for process in processes]
+
+
+def banner_url(lines: list[str], prefix: str = UP_BANNER) -> str | None:
+    """The URL a server printed in its banner line (None until it has)."""
+    for line in lines:
+        if line.startswith(prefix):
+            return line.removeprefix(prefix).strip()
+    return None
 
 
 def command() -> list[str]:
@@ -65,39 +105,35 @@ class UpProcess:
 
     def stop(self) -> int:
         """SIGTERM, then wait; kill when the graceful stop does not come. The exit code."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(STOP_LIMIT)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        return int(self.process.returncode)
+        return stop_process(self.process)
 
     def logs(self) -> str:
         return self.stdout.read_text(errors="replace") + self.stderr.read_text(errors="replace")
 
 
 def start_up(data_dir: Path, *, bus: str = "embedded", args: tuple[str, ...] = ()) -> UpProcess:
-    """Start ``pipelinejobs up`` on a free port; return once it is ready and printed its token."""
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    values = {"PIPELINEJOBS_PUBLIC_URL": url, "PIPELINEJOBS_LOG_JSON": "true"}
+    """Start ``pipelinejobs up --port 0``; return once it is ready and printed its URL and token.
+
+    ``PIPELINEJOBS_PUBLIC_URL`` is not set: callback URLs follow the port the system bound, as
+    they do for a user who runs ``pipelinejobs up --port 0``.
+    """
+    values = {"PIPELINEJOBS_LOG_JSON": "true"}
     namespace = None
     if bus == "rabbitmq":
         namespace = f"e2e-{uuid.uuid4().hex[:12]}"
         values |= {"PIPELINEJOBS_AMQP_URL": AMQP_URL, "PIPELINEJOBS_BUS_NAMESPACE": namespace}
     environment = clean_environment(**values)
     data_dir.mkdir(parents=True, exist_ok=True)
-    stdout, stderr = data_dir.parent / f"up-{port}.out", data_dir.parent / f"up-{port}.err"
+    name = uuid.uuid4().hex[:8]
+    stdout, stderr = data_dir.parent / f"up-{name}.out", data_dir.parent / f"up-{name}.err"
     with stdout.open("wb") as out, stderr.open("wb") as err:
         process = subprocess.Popen(
-            [*command(), "up", "--port", str(port), "--data-dir", str(data_dir), *args],
+            [*command(), "up", "--port", "0", "--data-dir", str(data_dir), *args],
             stdout=out,
             stderr=err,
             env=environment,
         )
-    up = UpProcess(process, url, data_dir, stdout, stderr, environment, namespace=namespace)
+    up = UpProcess(process, "", data_dir, stdout, stderr, environment, namespace=namespace)
     try:
         _wait_ready(up)
     except BaseException:
@@ -112,13 +148,14 @@ def _wait_ready(up: UpProcess) -> None:
         if up.process.poll() is not None:
             raise RuntimeError(f"pipelinejobs up exited with {up.process.returncode}:\n{up.logs()}")
         up.banner = up.stdout.read_text(errors="replace").splitlines()
+        url = banner_url(up.banner)
         tokens = [
             line.partition("=")[2]
             for line in up.banner
             if line.startswith("export PIPELINEJOBS_TOKEN=")
         ]
-        if tokens and _ready(up.url):
-            up.token = tokens[0]
+        if url is not None and tokens and _ready(url):
+            up.url, up.token = url, tokens[0]
             return
         time.sleep(0.1)
     raise RuntimeError(f"pipelinejobs up was not ready within {STARTUP_LIMIT} s:\n{up.logs()}")

@@ -3,18 +3,22 @@
 Client commands run in process (typer's ``CliRunner``) with ``PIPELINEJOBS_URL`` pointing at the
 subprocess and ``PIPELINEJOBS_DATA_DIR`` at its data directory, so they mint their token from its
 secrets as they would on that machine. The blocking SDK (``pipelinejobs.client.sync``) is used
-here too, for what the CLI does not do itself (creating a job as an agent).
+here too, for what the CLI does not do itself (creating a job as an agent). A small stand-in HTTP
+server plays what may answer at a wrong ``--url``, or a gateway whose store is down.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
-import signal
 import subprocess
+import threading
 import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -25,14 +29,18 @@ from pipelinejobs.client import ExecutionFailed
 from pipelinejobs.client.sync import Gateway, JobsClient, ManagedPipelineJob
 from pipelinejobs_up import (
     AMQP_URL,
+    GATEWAY_BANNER,
     STOP_LIMIT,
     UpProcess,
+    banner_url,
     clean_environment,
+    closed_port,
     command,
     delete_namespace,
-    free_port,
     start_up,
+    stop_processes,
     wait_for_execution,
+    wait_for_job,
 )
 from typer.testing import CliRunner, Result
 
@@ -115,6 +123,35 @@ def new_job(gateway: Gateway, pipeline_uuid: str, **data: Any) -> ManagedPipelin
     return job
 
 
+@contextlib.contextmanager
+def answering(status: int, content_type: str, body: bytes) -> Iterator[str]:
+    """A stand-in HTTP server on a free port answering every request with ``status`` and
+    ``body``; its URL."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def answer(self) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        do_GET = do_POST = answer  # noqa: N815 (http.server's names)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
 def demo_pipeline(cli: CliRunner) -> str:
     pipelines = as_json(run(cli, "pipelines", "list", "--json"))["items"]
     [demo] = [p for p in pipelines if p["name"] == "PipelineJobs demo: example apps"]
@@ -135,11 +172,13 @@ def test_help_lists_every_command_with_its_help(cli: CliRunner) -> None:
             assert re.search(rf"│ {subcommand} +\S", listing.stdout), (group, subcommand)
 
 
-def test_no_command_shows_the_help(cli: CliRunner) -> None:
+def test_no_command_shows_the_help_as_a_usage_error(cli: CliRunner) -> None:
     result = run(cli)
 
-    assert "Usage" in result.output
-    assert result.exit_code in (0, 2)
+    assert result.exit_code == 2  # a command is missing: the usage-error code
+    assert "Usage: pipelinejobs [OPTIONS] COMMAND" in result.output
+    for name in COMMANDS:
+        assert re.search(rf"│ {re.escape(name)} +\S", result.output), name
 
 
 # -- send and logs ----------------------------------------------------------------------------
@@ -232,16 +271,46 @@ def test_usage_errors_exit_2(cli: CliRunner, args: list[str]) -> None:
 
 
 def test_an_unreachable_gateway_exits_3(cli: CliRunner) -> None:
-    url = f"http://127.0.0.1:{free_port()}"
-
-    result = run(cli, "jobs", "list", "--url", url)
+    with closed_port() as port:
+        result = run(cli, "jobs", "list", "--url", f"http://127.0.0.1:{port}")
 
     assert result.exit_code == 3
     assert "no answer from the gateway" in result.output
 
 
+def test_a_gateway_whose_store_is_down_exits_3_with_its_reason(cli: CliRunner) -> None:
+    problem = {"title": "Store unavailable", "status": 503, "detail": "the store is down"}
+    with answering(503, "application/problem+json", json.dumps(problem).encode()) as url:
+        listed = run(cli, "jobs", "list", "--url", url)
+        sent = run(cli, "send", "jobs-manager", "-m", "{}", "--url", url)
+
+    for result in (listed, sent):
+        assert result.exit_code == 3, result.output
+        assert "HTTP 503" in result.output
+        assert "the store is down" in result.output
+
+
+def test_a_url_where_something_else_answers_exits_3_naming_the_url(cli: CliRunner) -> None:
+    with answering(200, "text/html", b"<html><body>Welcome to nginx!</body></html>") as url:
+        result = run(cli, "send", "jobs-manager", "-m", "{}", "--url", url)
+
+    assert result.exit_code == 3, result.output
+    assert f"POST {url}/actors/v2/jobs-manager/messages did not answer as a pipelinejobs" in (
+        " ".join(result.output.split())
+    )
+    assert "expected a JSON document" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_a_url_that_is_not_one_is_a_usage_error(cli: CliRunner) -> None:
+    result = run(cli, "jobs", "list", "--url", "127.0.0.1:8000")
+
+    assert result.exit_code == 2
+    assert "give an http(s) URL with a host" in " ".join(result.output.split())
+
+
 def test_actor_and_gateway_refuse_the_in_process_bus(cli: CliRunner) -> None:
-    for args in (["actor", "jobs-manager"], ["gateway", "--port", str(free_port())]):
+    for args in (["actor", "jobs-manager"], ["gateway", "--port", "0"]):
         result = run(cli, *args)
 
         assert result.exit_code == 2
@@ -255,8 +324,8 @@ def test_pipelines_create_update_retire_and_show(cli: CliRunner, tmp_path: Path)
     uuid, token = created["uuid"], created["token"]
 
     changes = write(tmp_path, {"description": "updated by the CLI"}, "changes.json")
-    updated = run(cli, "pipelines", "update", uuid, changes, "--token", token)
-    retired = run(cli, "pipelines", "retire", uuid, "--token", token)
+    updated = run(cli, "pipelines", "update", uuid, changes, "--update-token", token)
+    retired = run(cli, "pipelines", "retire", uuid, "--update-token", token)
     shown = as_json(run(cli, "pipelines", "show", uuid, "--json"))
 
     assert updated.exit_code == 0, updated.output
@@ -283,11 +352,39 @@ def test_pipelines_update_with_a_wrong_token_exits_1(cli: CliRunner, tmp_path: P
     uuid = demo_pipeline(cli)
 
     result = run(
-        cli, "pipelines", "update", uuid, write(tmp_path, {"name": "x"}), "--token", "0" * 16
+        cli,
+        "pipelines",
+        "update",
+        uuid,
+        write(tmp_path, {"name": "x"}),
+        "--update-token",
+        "0" * 16,
     )
 
     assert result.exit_code == 1
     assert "is not valid" in result.output
+
+
+def test_token_is_the_bearer_token_in_pipeline_updates_too(cli: CliRunner, tmp_path: Path) -> None:
+    document = {**PIPELINE, "components": [{"id": "cli-bearer-1.0"}]}
+    created = as_json(run(cli, "pipelines", "create", write(tmp_path, document), "--json"))
+    changes = write(tmp_path, {"description": "never"}, "changes.json")
+
+    updated = run(
+        cli, "pipelines", "update", created["uuid"], changes,
+        "--update-token", created["token"], "--token", "not-a-jwt",
+    )  # fmt: skip
+    retired = run(
+        cli, "pipelines", "retire", created["uuid"],
+        "--update-token", created["token"], "--token", "not-a-jwt",
+    )  # fmt: skip
+    without = run(cli, "pipelines", "retire", created["uuid"], "--token", created["token"])
+
+    for refused in (updated, retired):
+        assert refused.exit_code == 1, refused.output
+        assert "HTTP 401" in refused.output
+    assert without.exit_code == 2
+    assert "--update-token" in without.output
 
 
 def test_pipelines_list_is_a_table(cli: CliRunner) -> None:
@@ -447,6 +544,38 @@ def test_demo_runs_the_walkthrough_against_the_running_system(cli: CliRunner) ->
     assert job["state"] == "FINISHED"
     assert [e["name"] for e in job["history"]][-3:] == ["finish", "index", "indexed"]
     assert "FAILED: staging inputs.files" in result.output
+    assert "FAILED: app wordcount-0.1.0 exited with code 1: wordcount: tacos.png is not" in (
+        " ".join(result.output.split())
+    )
+
+
+BROKEN_TACOBOT = {
+    "id": "tacobot9000-0.1.0u1",
+    "version": "0.1.0u1",
+    "inputs": {"file1": {"required": False}},
+    "command": ["{python}", "-c", "import sys; sys.exit('out of tortillas')"],
+}
+"""The demo's app, as an operator might break it: it runs, and fails."""
+
+
+def test_demo_exits_1_with_the_reason_when_its_job_does_not_finish(tmp_path: Path) -> None:
+    broken = start_up(tmp_path / "data")
+    try:
+        manifest = broken.data_dir / "apps" / "tacobot.json"
+        manifest.write_text(json.dumps(BROKEN_TACOBOT))  # read again: the file changed
+        runner = CliRunner(
+            env={"PIPELINEJOBS_URL": broken.url, "PIPELINEJOBS_DATA_DIR": str(broken.data_dir)}
+        )
+
+        result = runner.invoke(app, ["demo", "--json"])
+    finally:
+        broken.stop()
+
+    assert result.exit_code == 1, result.output
+    assert json.loads(result.stdout)["state"] == "FAILED"  # the record, to read what went wrong
+    said = " ".join(result.stderr.split())
+    assert "should end FINISHED and indexed, but it is FAILED" in said
+    assert "out of tortillas" in said
 
 
 def test_demo_embedded_starts_its_own_system() -> None:
@@ -466,37 +595,67 @@ def test_demo_embedded_starts_its_own_system() -> None:
 
 
 # -- scale-out ----------------------------------------------------------------------------------
-@pytest.mark.rabbitmq
-def test_separate_gateway_and_actor_processes_work_on_rabbitmq(tmp_path: Path) -> None:
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
+@dataclass
+class ScaledOut:
+    """A gateway process and actor processes on RabbitMQ, sharing a data directory."""
+
+    url: str
+    environment: dict[str, str]
+    folder: Path
+    processes: list[subprocess.Popen[bytes]]
+
+    def log(self, index: int) -> str:
+        return (self.folder / f"{index}.err").read_text(errors="replace")
+
+
+@contextlib.contextmanager
+def scaled_out(tmp_path: Path, actors: list[str]) -> Iterator[ScaledOut]:
+    """``pipelinejobs gateway --port 0`` (process 0), then one ``pipelinejobs actor NAME`` per
+    name (processes 1...), told the gateway's URL from its banner; all stopped afterwards."""
     namespace = f"e2e-cli-{uuid.uuid4().hex[:12]}"
     environment = clean_environment(
         PIPELINEJOBS_AMQP_URL=AMQP_URL,
         PIPELINEJOBS_BUS_NAMESPACE=namespace,
         PIPELINEJOBS_DATA_DIR=str(tmp_path / "data"),
-        PIPELINEJOBS_PUBLIC_URL=url,
     )
-    commands = [
-        ["gateway", "--port", str(port)],
-        ["actor", "pipelines-manager"],
-        ["actor", "pipelines-manager"],
-    ]
-    processes = [
-        subprocess.Popen(
-            [*command(), *args],
-            env=environment,
-            stdout=(tmp_path / f"{index}.out").open("wb"),
-            stderr=(tmp_path / f"{index}.err").open("wb"),
-        )
-        for index, args in enumerate(commands)
-    ]
+    processes: list[subprocess.Popen[bytes]] = []
+
+    def start(index: int, args: list[str], env: dict[str, str]) -> None:
+        with (
+            (tmp_path / f"{index}.out").open("wb") as out,
+            (tmp_path / f"{index}.err").open("wb") as err,
+        ):
+            processes.append(subprocess.Popen([*command(), *args], env=env, stdout=out, stderr=err))
+
     try:
+        start(0, ["gateway", "--port", "0"], environment)
+        wait_until(lambda: gateway_url(tmp_path / "0.out") is not None)
+        url = str(gateway_url(tmp_path / "0.out"))
+        environment["PIPELINEJOBS_PUBLIC_URL"] = url  # where the actors' callbacks go
+        for index, name in enumerate(actors, start=1):
+            start(index, ["actor", name], environment)
         wait_until(
-            lambda: all(b"actor consuming" in (tmp_path / f"{i}.err").read_bytes() for i in (1, 2))
+            lambda: all(
+                b"actor consuming" in (tmp_path / f"{i}.err").read_bytes()
+                for i in range(1, len(actors) + 1)
+            )
         )
         wait_until(lambda: ready(url))
-        runner = CliRunner(env={"PIPELINEJOBS_URL": url, **environment})
+        yield ScaledOut(url, environment, tmp_path, processes)
+    finally:
+        exit_codes = stop_processes(processes)
+        delete_namespace(namespace)
+    assert exit_codes == [0] * len(processes)
+
+
+def gateway_url(banner: Path) -> str | None:
+    return banner_url(banner.read_text(errors="replace").splitlines(), GATEWAY_BANNER)
+
+
+@pytest.mark.rabbitmq
+def test_separate_gateway_and_actor_processes_work_on_rabbitmq(tmp_path: Path) -> None:
+    with scaled_out(tmp_path, ["pipelines-manager", "pipelines-manager"]) as system:
+        runner = CliRunner(env={"PIPELINEJOBS_URL": system.url, **system.environment})
         replies = [
             runner.invoke(
                 app,
@@ -511,17 +670,53 @@ def test_separate_gateway_and_actor_processes_work_on_rabbitmq(tmp_path: Path) -
             )
             for n in range(4)
         ]
-    finally:
-        for process in processes:
-            process.send_signal(signal.SIGTERM)
-        exit_codes = [process.wait(STOP_LIMIT) for process in processes]
-        delete_namespace(namespace)
 
     assert [json.loads(r.stdout)["execution"]["status"] for r in replies] == ["COMPLETE"] * 4
-    assert exit_codes == [0, 0, 0]
-    handled = [(tmp_path / f"{i}.err").read_text().count("Created pipeline") for i in range(3)]
+    handled = [system.log(i).count("Created pipeline") for i in range(3)]
     assert handled[0] == 0  # the gateway consumes nothing
     assert handled[1] + handled[2] == 4
+
+
+@pytest.mark.rabbitmq
+def test_a_scaled_out_agave_proxy_runs_the_example_apps(tmp_path: Path) -> None:
+    actors = ["pipelines-manager", "jobs-manager", "jobs-indexer", "agave-proxy"]
+    with scaled_out(tmp_path, actors) as system:
+        runner = CliRunner(env={"PIPELINEJOBS_URL": system.url, **system.environment})
+        catalog = {
+            "experiments": [{"id": "experiment.tacc.scaled"}],
+            "samples": [{"id": "sample.tacc.scaled", "experiment": "experiment.tacc.scaled"}],
+            "measurements": [{"id": "measurement.tacc.scaled", "sample": "sample.tacc.scaled"}],
+        }
+        loaded = runner.invoke(app, ["catalog", "load", write(tmp_path, catalog)])
+        assert loaded.exit_code == 0, loaded.output
+        pipeline = {"name": "scaled", "components": [{"id": "tacobot9000-0.1.0u1"}]}
+        created = runner.invoke(app, ["pipelines", "create", write(tmp_path, pipeline, "p.json")])
+        assert created.exit_code == 0, created.output
+        launch = {
+            "parameters": {"sample_id": "sample.tacc.scaled"},
+            "job_definition": {
+                "appId": "tacobot9000-0.1.0u1",
+                "parameters": {"salsa": True, "cheese": True},
+            },
+        }
+
+        sent = runner.invoke(
+            app, ["send", "agave-proxy", "-m", json.dumps(launch), "--wait", "--json"]
+        )
+
+        assert sent.exit_code == 0, sent.output + system.log(4)
+        reply = json.loads(sent.stdout)["execution"]["result"]
+        assert reply["callback"].startswith(f"{system.url}/actors/v2/jobs-manager/messages?")
+        token = runner.invoke(app, ["token", "issue", "--user", "admin", "--role", "admin"])
+        headers = {"Authorization": f"Bearer {token.stdout.strip()}"}
+        with httpx.Client(base_url=system.url, headers=headers, timeout=30) as client:
+            job = wait_for_job(
+                client, reply["uuid"], lambda j: j["last_event"] in ("indexed", "fail")
+            )
+            files = client.get("/files", params={"generated_by": reply["uuid"]}).json()["items"]
+
+    assert job["state"] == "FINISHED", job
+    assert [f["name"] for f in files] == [f"{job['archive_path']}/tacos.json"]
 
 
 def wait_until(condition: Any, limit: float = 60.0) -> None:

@@ -17,6 +17,7 @@ from pipelinejobs.client.errors import (
     GatewayUnavailable,
     GatewayUnreachable,
     JobNotReady,
+    NotAGateway,
     RequestRefused,
 )
 from pipelinejobs.client.gateway import AsyncGateway
@@ -32,6 +33,7 @@ __all__ = [
     "JobNotReady",
     "JobsClient",
     "ManagedPipelineJob",
+    "NotAGateway",
     "PipelinesClient",
     "RequestRefused",
 ]

@@ -9,6 +9,8 @@
                                   is past the point where the method applies (cancel)
     TransientError
     ├── GatewayUnreachable        no answer at all (connection refused, DNS, timeout)
+    │   └── NotAGateway           something answered 2xx, but not as a pipelinejobs gateway
+    │                             does (HTML, not JSON, fields missing): a wrong URL
     ├── GatewayUnavailable        the gateway answered 5xx (store or bus down): retry later
     └── ExecutionTimedOut         the execution did not finish within the wait (also TimeoutError)
 """
@@ -44,6 +46,15 @@ class GatewayUnavailable(TransientError):
 
 class GatewayUnreachable(TransientError):
     """Nothing answered at the gateway's URL (not running, wrong URL, network down)."""
+
+
+class NotAGateway(GatewayUnreachable):
+    """Something answered at the URL, but not as a pipelinejobs gateway does.
+
+    A gateway answers every success with a JSON document of a known shape; anything else (an
+    HTML page, a proxy's login form, another service's JSON) means the URL points elsewhere, so
+    the caller learns that instead of meeting a ``KeyError`` or a JSON decoding error.
+    """
 
 
 class ExecutionFailed(PermanentError):

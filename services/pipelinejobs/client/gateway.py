@@ -14,7 +14,7 @@ import time
 from collections.abc import Mapping
 from types import TracebackType
 from typing import Any, Self
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import httpx
 
@@ -23,8 +23,10 @@ from pipelinejobs.client.errors import (
     ExecutionTimedOut,
     GatewayUnavailable,
     GatewayUnreachable,
+    NotAGateway,
     RequestRefused,
 )
+from pipelinejobs.errors import InvalidInput
 
 DEFAULT_TIMEOUT = 30.0
 """Seconds for one HTTP request."""
@@ -39,7 +41,9 @@ NONCE_HEADER = "X-Nonce"
 class AsyncGateway:
     """A pipelinejobs gateway at ``base_url`` (e.g. ``http://127.0.0.1:8000``).
 
-    ``transport`` replaces the network (tests pass ``httpx.ASGITransport(app)``).
+    ``transport`` replaces the network (tests pass ``httpx.ASGITransport(app)``). A
+    ``base_url`` that is not an http(s) URL with a host is refused (``InvalidInput``) at once,
+    rather than at the first request.
     """
 
     def __init__(
@@ -51,7 +55,7 @@ class AsyncGateway:
         *,
         timeout: float = DEFAULT_TIMEOUT,
     ) -> None:
-        self.base_url = base_url.rstrip("/")
+        self.base_url = checked_base_url(base_url)
         self.token = token
         self.nonce = nonce
         headers = {"Accept": "application/json"}
@@ -103,30 +107,31 @@ class AsyncGateway:
         headers = self._nonce_header()
         if message_id is not None:
             headers["X-Message-Id"] = message_id
+        path = f"/actors/v2/{quote(actor, safe='')}/messages"
         reply = await self._request(
             "POST",
-            f"/actors/v2/{quote(actor, safe='')}/messages",
+            path,
             json=dict(document) if document is not None else None,
             params=dict(params or {}),
             headers=headers,
         )
-        return str(reply["result"]["executionId"])
+        return str(self._field(reply, "POST", path, "result", "executionId"))
 
     async def execution(self, actor: str, execution_id: str) -> dict[str, Any]:
         """The execution: ``status`` (SUBMITTED, RUNNING, COMPLETE, ERROR), ``result``,
         ``error`` and timestamps."""
-        reply = await self._request(
-            "GET", self._execution_path(actor, execution_id), headers=self._nonce_header()
-        )
-        result: dict[str, Any] = reply["result"]
+        path = self._execution_path(actor, execution_id)
+        reply = await self._request("GET", path, headers=self._nonce_header())
+        result = self._field(reply, "GET", path, "result")
+        if not isinstance(result, dict):
+            raise self.not_a_gateway("GET", path, "an execution object under result")
         return result
 
     async def logs(self, actor: str, execution_id: str) -> str:
         """The execution's log lines, joined by newlines."""
-        reply = await self._request(
-            "GET", self._execution_path(actor, execution_id) + "/logs", headers=self._nonce_header()
-        )
-        return str(reply["result"]["logs"])
+        path = self._execution_path(actor, execution_id) + "/logs"
+        reply = await self._request("GET", path, headers=self._nonce_header())
+        return str(self._field(reply, "GET", path, "result", "logs"))
 
     async def wait(
         self,
@@ -182,16 +187,20 @@ class AsyncGateway:
             request["description"] = description
         if expires_in is not None:
             request["expiresIn"] = expires_in
-        reply = await self._request(
-            "POST", f"/actors/v2/{quote(actor, safe='')}/nonces", json=request
-        )
-        result: dict[str, Any] = reply["result"]
+        path = f"/actors/v2/{quote(actor, safe='')}/nonces"
+        reply = await self._request("POST", path, json=request)
+        result = self._field(reply, "POST", path, "result")
+        if not isinstance(result, dict):
+            raise self.not_a_gateway("POST", path, "a nonce object under result")
         return result
 
     async def list_nonces(self, actor: str) -> list[dict[str, Any]]:
         """Your nonces for ``actor`` (every user's, for an admin)."""
-        reply = await self._request("GET", f"/actors/v2/{quote(actor, safe='')}/nonces")
-        return [dict(nonce) for nonce in reply["result"]]
+        path = f"/actors/v2/{quote(actor, safe='')}/nonces"
+        listed = self._field(await self._request("GET", path), "GET", path, "result")
+        if not isinstance(listed, list) or not all(isinstance(n, dict) for n in listed):
+            raise self.not_a_gateway("GET", path, "a list of nonce objects under result")
+        return [dict(nonce) for nonce in listed]
 
     async def delete_nonce(self, actor: str, nonce_id: str) -> None:
         """Delete a nonce: it authorizes nothing from then on."""
@@ -208,7 +217,9 @@ class AsyncGateway:
     async def ready(self) -> dict[str, Any]:
         """``/readyz``: whether the gateway reaches its store and bus (``GatewayUnavailable``
         when it does not)."""
-        reply: dict[str, Any] = await self._request("GET", "/readyz")
+        reply = await self._request("GET", "/readyz")
+        if not isinstance(reply, dict) or "status" not in reply:
+            raise self.not_a_gateway("GET", "/readyz", "a readiness object with a status")
         return reply
 
     # -- HTTP --------------------------------------------------------------------------------
@@ -237,9 +248,50 @@ class AsyncGateway:
                 f"no answer from the gateway at {self.base_url} ({type(exc).__name__}: "
                 f"{exc or 'no detail'}); is it running (`pipelinejobs up`) and is the URL right?"
             ) from None
-        if response.is_success:
-            return response.json() if response.content else None
-        raise _refusal(response)
+        if not response.is_success:
+            raise _refusal(response)
+        if not response.content:
+            return None
+        try:
+            return response.json()
+        except ValueError:
+            kind = response.headers.get("content-type", "no content type")
+            raise self.not_a_gateway(
+                method, path, f"a JSON document (got HTTP {response.status_code}, {kind})"
+            ) from None
+
+    def _field(self, reply: Any, method: str, path: str, *keys: str) -> Any:
+        """``reply[keys[0]][keys[1]]...``; ``NotAGateway`` naming the missing field."""
+        value = reply
+        for depth, key in enumerate(keys):
+            if not isinstance(value, dict) or key not in value:
+                wanted = ".".join(keys[: depth + 1])
+                raise self.not_a_gateway(method, path, f"a JSON object with {wanted}")
+            value = value[key]
+        return value
+
+    def not_a_gateway(self, method: str, path: str, expected: str) -> NotAGateway:
+        """The error for an answer of the wrong shape: it names the URL and what was expected."""
+        return NotAGateway(
+            f"{method} {self.base_url}{path} did not answer as a pipelinejobs gateway: "
+            f"expected {expected}; is {self.base_url} the gateway's URL (`pipelinejobs up` "
+            "prints it)?"
+        )
+
+
+def checked_base_url(base_url: str) -> str:
+    """``base_url`` without its trailing slash, once it is an http(s) URL with a host."""
+    try:
+        parts = urlsplit(base_url)
+        valid = parts.scheme in ("http", "https") and bool(parts.hostname) and parts.port != 0
+    except ValueError:  # a malformed port or IPv6 address
+        valid = False
+    if not valid:
+        raise InvalidInput(
+            f"gateway URL {base_url!r} is not accepted: give an http(s) URL with a host, "
+            "e.g. http://127.0.0.1:8000"
+        )
+    return base_url.rstrip("/")
 
 
 def _refusal(response: httpx.Response) -> RequestRefused | GatewayUnavailable:

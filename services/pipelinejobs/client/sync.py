@@ -15,6 +15,7 @@ running (a notebook, a callback of another framework). Close the gateway (or use
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import threading
 from collections.abc import Coroutine, Mapping
 from types import TracebackType
@@ -27,6 +28,9 @@ from pipelinejobs.client import managed_job, readers
 from pipelinejobs.client.gateway import DEFAULT_TIMEOUT, DEFAULT_WAIT
 
 T = TypeVar("T")
+LIVENESS_CHECK = 1.0
+"""Seconds between checks, while a call waits, that the loop thread still runs."""
+LOOP_THREAD = "pipelinejobs-client"
 
 
 class _LoopThread:
@@ -35,20 +39,45 @@ class _LoopThread:
     def __init__(self) -> None:
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(
-            target=self._loop.run_forever, name="pipelinejobs-client", daemon=True
+            target=self._loop.run_forever, name=LOOP_THREAD, daemon=True
         )
         self._thread.start()
 
     def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
+        """Run ``coroutine`` on the loop and wait for it. Every call bounds itself (HTTP timeout,
+        wait timeout), so the wait has no deadline of its own; but a loop that stopped would
+        never finish it, so the wait checks the thread, and an interrupted caller (Ctrl+C)
+        cancels the coroutine instead of leaving it running."""
         if not self._thread.is_alive():
             coroutine.close()
             raise RuntimeError("this pipelinejobs client is closed; make a new Gateway")
-        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result()
+        future = asyncio.run_coroutine_threadsafe(coroutine, self._loop)
+        try:
+            while not future.done():
+                concurrent.futures.wait([future], timeout=LIVENESS_CHECK)
+                if not future.done() and not self._thread.is_alive():
+                    raise RuntimeError(
+                        "this pipelinejobs client's event loop stopped during the call; "
+                        "make a new Gateway"
+                    )
+        except BaseException:
+            future.cancel()
+            raise
+        return future.result()
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
 
     def close(self) -> None:
         if self._thread.is_alive():
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join()
+        pending = asyncio.all_tasks(self._loop)
+        for task in pending:  # calls cut short by a stopped loop: end them, here
+            task.cancel()
+        if pending:
+            self._loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
         self._loop.close()
 
 
@@ -64,11 +93,16 @@ class Gateway:
         *,
         timeout: float = DEFAULT_TIMEOUT,
     ) -> None:
-        self._loop = _LoopThread()
         self._closed = False
-        self.asynchronous = asynchronous.AsyncGateway(
-            base_url, token, nonce, transport, timeout=timeout
-        )
+        self._loop = _LoopThread()
+        try:
+            self.asynchronous = asynchronous.AsyncGateway(
+                base_url, token, nonce, transport, timeout=timeout
+            )
+        except BaseException:
+            self._closed = True
+            self._loop.close()  # a Gateway that cannot be made must not leave its thread
+            raise
 
     def __repr__(self) -> str:
         return f"Gateway({self.base_url!r})"
@@ -90,7 +124,8 @@ class Gateway:
             return
         self._closed = True
         try:
-            self._run(self.asynchronous.aclose())
+            if self._loop.alive:
+                self._run(self.asynchronous.aclose())
         finally:
             self._loop.close()
 
@@ -249,6 +284,9 @@ class JobsClient:
 
     def events(self, uuid: str) -> readers.Names:
         return self.gateway._run(self.asynchronous.events(uuid))
+
+    def next_events(self, uuid: str) -> dict[str, Any]:
+        return self.gateway._run(self.asynchronous.next_events(uuid))
 
     def files(
         self, uuid: str, *, limit: int = readers.DEFAULT_PAGE, offset: int = 0

@@ -3,6 +3,15 @@
 With ``PIPELINEJOBS_COMPUTE_URL`` (and ``PIPELINEJOBS_COMPUTE_TOKEN``) the jobs go to that
 Agave/Tapis-style service; without it they run on the embedded local execution system, with
 apps from ``<data_dir>/apps`` and work folders in ``<data_dir>/work``.
+
+The local execution system installs the example apps (``wordcount-0.1.0``,
+``tacobot9000-0.1.0u1``) into its apps folder when it starts, wherever it runs: in ``up``, and
+in an ``actor agave-proxy`` process of a scaled-out system, whose agave-proxy would otherwise
+find no app to launch. Installing is idempotent; the two manifest files belong to the package
+and are rewritten when they differ from its copy, so put your own apps in other files, or set
+``PIPELINEJOBS_EXAMPLE_APPS=false`` to install none. Notifications to the gateway are retried
+for ``PIPELINEJOBS_NOTIFY_RETRY_HORIZON`` seconds (a day) with capped exponential backoff
+(:mod:`pipelinejobs.compute.local.notifier`).
 """
 
 from __future__ import annotations
@@ -11,6 +20,7 @@ from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from pipelinejobs.compute.agave import AgaveClient
+from pipelinejobs.compute.local.notifier import DEFAULT_HORIZON, RetryPolicy
 from pipelinejobs.compute.local.service import LocalExecutionSystem
 from pipelinejobs.compute.port import ComputeService
 from pipelinejobs.errors import InvalidInput
@@ -31,7 +41,14 @@ class ComputeSettings(BaseSettings):
     )
     notify_retry_base_delay: float = Field(default=0.5, gt=0)
     notify_retry_max_delay: float = Field(default=30.0, gt=0)
-    notify_retry_attempts: int = Field(default=8, ge=1, le=100)
+    notify_retry_horizon: float = Field(
+        default=DEFAULT_HORIZON,
+        gt=0,
+        description="seconds a notification is retried before it is given up",
+    )
+    example_apps: bool = Field(
+        default=True, description="install the example apps into the local apps folder"
+    )
 
 
 def create_compute(
@@ -58,10 +75,11 @@ def create_compute(
         storage,
         work_dir=settings.data_dir / "work",
         archive_system_default=settings.archive_system,
-        notify_retry=(
+        notify_retry=RetryPolicy(
             options.notify_retry_base_delay,
             max(options.notify_retry_max_delay, options.notify_retry_base_delay),
-            options.notify_retry_attempts,
+            options.notify_retry_horizon,
         ),
         max_concurrent_jobs=options.compute_max_jobs,
+        example_apps=options.example_apps,
     )

@@ -2,8 +2,13 @@
 runs (the same steps as ``docs/walkthrough.md``)."""
 
 from pipelinejobs.demo.content import DEMO_CATALOG, DEMO_PIPELINE, DOCUMENTED_PIPELINE
-from pipelinejobs.demo.install import DemoContent, install_apps, install_demo
-from pipelinejobs.demo.walkthrough import Walkthrough, WalkthroughTimedOut, run_walkthrough
+from pipelinejobs.demo.install import DemoContent, install_demo
+from pipelinejobs.demo.walkthrough import (
+    Walkthrough,
+    WalkthroughFailed,
+    WalkthroughTimedOut,
+    run_walkthrough,
+)
 
 __all__ = [
     "DEMO_CATALOG",
@@ -11,8 +16,8 @@ __all__ = [
     "DOCUMENTED_PIPELINE",
     "DemoContent",
     "Walkthrough",
+    "WalkthroughFailed",
     "WalkthroughTimedOut",
-    "install_apps",
     "install_demo",
     "run_walkthrough",
 ]

@@ -68,6 +68,9 @@ DOCUMENTED_PIPELINE: dict[str, Any] = {
 }
 """The documentation's pipeline example, which the walkthrough registers and updates."""
 
+UPDATED_DESCRIPTION = "Breakfast tacos, now with updates"
+"""The description the walkthrough gives that pipeline with its update token."""
+
 TACOBOT_JOB: dict[str, Any] = {
     "appId": TACOBOT_ID,
     "name": "TACObot job",
@@ -91,7 +94,8 @@ def tacobot_launch(data: dict[str, Any] | None = None) -> dict[str, Any]:
 
 
 def failing_launch(data: dict[str, Any] | None = None) -> dict[str, Any]:
-    """A wordcount job whose input file does not exist: it runs, then ends FAILED."""
+    """A wordcount job whose input file does not exist: it starts, then ends FAILED while
+    staging its input (before the app runs)."""
     launch: dict[str, Any] = {
         "parameters": {"measurement_id": "measurement.tacc.3456"},
         "job_definition": {
@@ -99,6 +103,23 @@ def failing_launch(data: dict[str, Any] | None = None) -> dict[str, Any]:
             "name": "count the words of a missing file",
             "inputs": {"files": ["agave://data-sd2e-community/examples/wordcount/missing.txt"]},
             "parameters": {"min_length": 3},
+        },
+    }
+    if data:
+        launch["data"] = data
+    return launch
+
+
+def app_failing_launch(data: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A wordcount job the app itself fails: ``strict`` wordcount on a file that is not text
+    exits 1, and its stderr becomes the job's failure reason."""
+    launch: dict[str, Any] = {
+        "parameters": {"measurement_id": "measurement.tacc.3456"},
+        "job_definition": {
+            "appId": WORDCOUNT_ID,
+            "name": "count the words of a picture",
+            "inputs": {"files": ["agave://data-sd2e-community/examples/wordcount/tacos.png"]},
+            "parameters": {"strict": True},
         },
     }
     if data:

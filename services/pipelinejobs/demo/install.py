@@ -1,22 +1,19 @@
-"""Put the demo in place on a running system: example apps, input files, catalog, pipeline.
+"""Put the demo in place on a running system: input files, catalog, pipeline.
 
-Everything here is idempotent, so ``pipelinejobs up`` runs it at every start: the apps are
-written only when one is missing, the catalog records are rewritten as they are, and the
-pipeline is registered only when the store does not have it yet.
+Everything here is idempotent, so ``pipelinejobs up`` runs it at every start: the input files
+and catalog records are rewritten as they are, and the pipeline is registered only when the
+store does not have it yet. The example apps the pipeline runs are not installed here: the
+local execution system installs them itself wherever it starts (``up``, or an ``actor
+agave-proxy`` process), see :mod:`pipelinejobs.compute.factory`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 from pipelinejobs.app import System
 from pipelinejobs.catalog import load_catalog
-from pipelinejobs.compute.apps import (
-    EXAMPLE_MANIFESTS,
-    install_example_apps,
-    install_example_inputs,
-)
+from pipelinejobs.compute.apps import install_example_inputs
 from pipelinejobs.demo.content import DEMO_CATALOG, DEMO_PIPELINE
 from pipelinejobs.domain.identifiers import pipeline_uuid
 from pipelinejobs.errors import PermanentError
@@ -34,14 +31,6 @@ class DemoContent:
     """True when this call registered the pipeline, False when it was there already."""
     catalog: dict[str, int]
     inputs: list[str]
-
-
-def install_apps(apps_dir: Path) -> bool:
-    """Write the example apps into ``apps_dir`` when one of them is absent; True if written."""
-    if all((apps_dir / name).is_file() for name in EXAMPLE_MANIFESTS):
-        return False
-    install_example_apps(apps_dir)
-    return True
 
 
 async def install_demo(system: System, *, owner: str = "user:admin") -> DemoContent:

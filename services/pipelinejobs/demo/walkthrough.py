@@ -1,10 +1,16 @@
-"""The README's walkthrough, run by the SDK against a gateway (``pipelinejobs demo``).
+"""The walkthrough of ``docs/walkthrough.md``, run by the SDK against a gateway
+(``pipelinejobs demo``).
 
 Register the documentation's pipeline (and update it with its token), launch the documented
 TACObot job through the agave-proxy, follow it on the local execution system through its
-callbacks to FINISHED and indexed, list its output files, then launch a job that fails and read
-why. Every launch carries a ``demo_run`` label in its data, so each run makes new jobs (the same
-launch would name the same job, which has already run).
+callbacks to FINISHED and indexed, list its output files, then launch two jobs that fail (one
+while staging a missing input, one whose app fails) and read why. Every launch carries a
+``demo_run`` label in its data, so each run makes new jobs (the same launch would name the same
+job, which has already run).
+
+A walk that does not go as documented raises ``WalkthroughFailed`` (the TACObot job did not end
+FINISHED and indexed, or a failing job did not end FAILED) or ``WalkthroughTimedOut``: a demo
+that prints a failed job and exits 0 would tell a newcomer the system works when it does not.
 """
 
 from __future__ import annotations
@@ -24,8 +30,14 @@ from pipelinejobs.client import (
     PipelinesClient,
 )
 from pipelinejobs.compute.apps import TACOBOT_ID
-from pipelinejobs.demo.content import DOCUMENTED_PIPELINE, failing_launch, tacobot_launch
-from pipelinejobs.errors import NotFound, TransientError
+from pipelinejobs.demo.content import (
+    DOCUMENTED_PIPELINE,
+    UPDATED_DESCRIPTION,
+    app_failing_launch,
+    failing_launch,
+    tacobot_launch,
+)
+from pipelinejobs.errors import NotFound, PermanentError, TransientError
 
 AGAVE_PROXY = "agave-proxy"
 DEFAULT_TIMEOUT = 180.0
@@ -33,8 +45,31 @@ POLL = 0.25
 Report = Callable[[str], None]
 
 
+FINISHED = "FINISHED"
+FAILED = "FAILED"
+INDEXED = "indexed"
+FAIL = "fail"
+
+
 class WalkthroughTimedOut(TransientError, TimeoutError):
     """A job did not reach the end of its walk in time."""
+
+
+class WalkthroughFailed(PermanentError):
+    """A job did not end as the walkthrough documents; ``job`` is its record."""
+
+    def __init__(self, message: str, job: dict[str, Any]) -> None:
+        self.job = job
+        super().__init__(message)
+
+
+def failure_reason(job: dict[str, Any]) -> str | None:
+    """The reason recorded by the job's last ``fail`` event (None when it has none)."""
+    for event in reversed(job.get("history", [])):
+        if event.get("name") == FAIL:
+            data = event.get("data") or {}
+            return str(data.get("description") or data.get("error") or data)
+    return None
 
 
 @dataclass
@@ -46,15 +81,17 @@ class Walkthrough:
     job: dict[str, Any] = field(default_factory=dict)
     files: list[dict[str, Any]] = field(default_factory=list)
     failed_job: dict[str, Any] = field(default_factory=dict)
+    app_failed_job: dict[str, Any] = field(default_factory=dict)
 
     @property
     def failure_reason(self) -> str | None:
-        """The reason recorded by the failed job's ``fail`` event."""
-        for event in reversed(self.failed_job.get("history", [])):
-            if event.get("name") == "fail":
-                data = event.get("data") or {}
-                return str(data.get("description") or data.get("error") or data)
-        return None
+        """Why the job with the missing input failed (its ``fail`` event's reason)."""
+        return failure_reason(self.failed_job)
+
+    @property
+    def app_failure_reason(self) -> str | None:
+        """Why the job whose app failed failed: the app's own words (its stderr tail)."""
+        return failure_reason(self.app_failed_job)
 
 
 def _quiet(_line: str) -> None:
@@ -81,16 +118,49 @@ async def run_walkthrough(
 
     launched = await gateway.call(AGAVE_PROXY, tacobot_launch({"demo_run": label}))
     report(f"Launched job {launched['uuid']} as compute job {launched.get('job_id')}")
-    result.job = await _follow(jobs, str(launched["uuid"]), report, timeout, until="indexed")
+    result.job = await _follow(jobs, str(launched["uuid"]), report, timeout)
+    _expect_finished_and_indexed(result.job)
     result.files = await jobs.files(str(launched["uuid"]))
     for file in result.files:
         report(f"Indexed {file.get('name')} at level {file.get('level')}")
 
     doomed = await gateway.call(AGAVE_PROXY, failing_launch({"demo_run": label}))
     report(f"Launched job {doomed['uuid']}, whose input file does not exist")
-    result.failed_job = await _follow(jobs, str(doomed["uuid"]), report, timeout, until="fail")
+    result.failed_job = await _follow(jobs, str(doomed["uuid"]), report, timeout)
+    _expect_failed(result.failed_job, "its input file does not exist")
     report(f"Job {doomed['uuid']} FAILED: {result.failure_reason}")
+
+    broken = await gateway.call(AGAVE_PROXY, app_failing_launch({"demo_run": label}))
+    report(f"Launched job {broken['uuid']}, which counts the words of a picture")
+    result.app_failed_job = await _follow(jobs, str(broken["uuid"]), report, timeout)
+    _expect_failed(result.app_failed_job, "its app refuses input that is not text")
+    report(f"Job {broken['uuid']} FAILED: {result.app_failure_reason}")
     return result
+
+
+def _expect_finished_and_indexed(job: dict[str, Any]) -> None:
+    names = [event.get("name") for event in job.get("history", [])]
+    if job.get("state") == FINISHED and INDEXED in names:
+        return
+    reason = failure_reason(job)
+    raise WalkthroughFailed(
+        f"job {job.get('uuid')} should end FINISHED and indexed, but it is {job.get('state')} "
+        f"after {', '.join(str(n) for n in names)}"
+        + (f": {reason}" if reason else "")
+        + f"; read its record with `pipelinejobs jobs show {job.get('uuid')}`",
+        job,
+    )
+
+
+def _expect_failed(job: dict[str, Any], why: str) -> None:
+    if job.get("state") == FAILED and failure_reason(job):
+        return
+    raise WalkthroughFailed(
+        f"job {job.get('uuid')} should end FAILED with a reason ({why}), but it is "
+        f"{job.get('state')} after "
+        f"{', '.join(str(event.get('name')) for event in job.get('history', []))}",
+        job,
+    )
 
 
 async def _register_documented_pipeline(pipelines: PipelinesClient, report: Report) -> str:
@@ -106,7 +176,7 @@ async def _register_documented_pipeline(pipelines: PipelinesClient, report: Repo
         return uuid
     uuid, token = str(created["uuid"]), str(created["token"])
     report(f"Registered pipeline {uuid} with update token {token}")
-    await pipelines.update(uuid, {"description": "Breakfast tacos, now with updates"}, token)
+    await pipelines.update(uuid, {"description": UPDATED_DESCRIPTION}, token)
     report(f"Updated pipeline {uuid}'s description with its token")
     return uuid
 
@@ -134,10 +204,9 @@ async def _demo_pipeline(pipelines: PipelinesClient) -> str:
     )
 
 
-async def _follow(
-    jobs: JobsClient, uuid: str, report: Report, within: float, *, until: str
-) -> dict[str, Any]:
-    """Poll the job, reporting each new history event, until event ``until`` (or ``fail``)."""
+async def _follow(jobs: JobsClient, uuid: str, report: Report, within: float) -> dict[str, Any]:
+    """Poll the job, reporting each new history event, until its walk ends: ``indexed`` (it
+    finished and its outputs are linked) or ``fail``."""
     deadline = time.monotonic() + within
     seen, state = 0, None
     while True:
@@ -150,7 +219,7 @@ async def _follow(
             state = job.get("state")
             report(f"  job is {state}")
         names = {event.get("name") for event in history}
-        if until in names or "fail" in names:
+        if INDEXED in names or FAIL in names:
             return job
         if time.monotonic() > deadline:
             raise WalkthroughTimedOut(

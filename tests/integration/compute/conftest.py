@@ -10,7 +10,7 @@ from agave_standin import AgaveStandIn
 from compute_harness import ARCHIVE_SYSTEM, LocalSetup
 from notification_receiver import NotificationReceiver
 from pipelinejobs.compute.apps import install_example_apps
-from pipelinejobs.compute.local import LocalExecutionSystem
+from pipelinejobs.compute.local import LocalExecutionSystem, RetryPolicy
 from pipelinejobs.storage.local import LocalStorage
 
 
@@ -38,7 +38,7 @@ async def local(tmp_path: Path) -> AsyncIterator[LocalSetup]:
         storage,
         work_dir=tmp_path / "work",
         archive_system_default=ARCHIVE_SYSTEM,
-        notify_retry=(0.05, 0.2, 400),
+        notify_retry=RetryPolicy(0.05, 0.2, horizon=120),
         max_concurrent_jobs=2,
     )
     await system.start()

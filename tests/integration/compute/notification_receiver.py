@@ -2,7 +2,8 @@
 
 Plain ``asyncio.start_server`` and HTTP/1.1 with ``Connection: close``: enough for a client
 that POSTs JSON, and it answers each request with the next queued status code (200 when none
-is queued), so tests can make the receiver fail for a while.
+is queued), so tests can make the receiver fail for a while. A queued ``DROP`` closes the
+connection without any answer, as a gateway that is going down does.
 """
 
 from __future__ import annotations
@@ -14,6 +15,9 @@ import socket
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+DROP = 0
+"""A queued answer: close the connection without answering."""
 
 
 @dataclass(frozen=True)
@@ -86,6 +90,8 @@ class NotificationReceiver:
             code = self.answers.pop(0) if self.answers else 200
             self.requests.append(Received(method, target, json.loads(body or b"null"), code))
             self._arrived.set()
+            if code == DROP:
+                return
             writer.write(
                 f"HTTP/1.1 {code} X\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n"
                 "Connection: close\r\n\r\nok".encode()

@@ -7,14 +7,19 @@ import csv
 import io
 import json
 import os
+from pathlib import Path
 from typing import Any
 
 import pytest
 from compute_harness import ARCHIVE_SYSTEM, LocalSetup
-from notification_receiver import NotificationReceiver
+from notification_receiver import DROP, NotificationReceiver
 from pipelinejobs.compute.apps import TACOBOT_ID, WORDCOUNT_ID, install_example_inputs
+from pipelinejobs.compute.factory import ComputeSettings, create_compute
+from pipelinejobs.compute.local import LocalExecutionSystem
 from pipelinejobs.compute.port import ComputeJob, ComputeRejected, ComputeUnavailable
 from pipelinejobs.messages.schemas import registry
+from pipelinejobs.settings import Settings
+from pipelinejobs.storage.local import LocalStorage
 
 GOOD_WALK = ["PENDING", "QUEUED", "RUNNING", "ARCHIVING", "FINISHED"]
 TEXT = "The cat and the hat.\nThe end\n"
@@ -122,7 +127,7 @@ async def test_a_command_app_runs_and_reports_every_status_in_order(
         assert request.body["id"] == job.id
         assert request.body["executionSystem"] == "local"
         assert request.body["archivePath"] == "/products/v2/wordcount/run-1"
-        assert request.body["parameters"] == {"min_length": 2, "lowercase": True}
+        assert request.body["parameters"] == {"min_length": 2, "lowercase": True, "strict": False}
         assert "notifications" not in request.body  # receivers store the body; URLs hold tokens
 
     archived = await local.storage.list_files(ARCHIVE_SYSTEM, "/products/v2/wordcount/run-1")
@@ -447,3 +452,74 @@ async def test_apps_never_see_the_servers_settings(
     seen = json.loads(await local.storage.read_bytes(ARCHIVE_SYSTEM, "/products/env/env.json"))
     assert not [name for name in seen if name.startswith("PIPELINEJOBS_")]
     assert (seen["AGAVE_JOB_ID"], seen["AGAVE_JOB_APP_ID"]) == (job.id, "env-1.0")
+
+
+async def test_a_gateway_down_longer_than_the_old_retry_count_still_gets_every_status(
+    tmp_path: Path, receiver: NotificationReceiver
+) -> None:
+    storage = LocalStorage(tmp_path / "storage")
+    options = ComputeSettings(  # the defaults, only with short pauses
+        compute_url=None, notify_retry_base_delay=0.01, notify_retry_max_delay=0.02
+    )
+    system = create_compute(
+        Settings(data_dir=tmp_path, archive_system=ARCHIVE_SYSTEM), storage, options
+    )
+    assert isinstance(system, LocalExecutionSystem)
+    await system.start()
+    outage = 30  # refused connections and 503s: the notifier used to give up after 8 tries
+    receiver.answers.extend([DROP, 503] * (outage // 2))
+    try:
+        await storage.write_bytes(ARCHIVE_SYSTEM, "/uploads/words/a.txt", TEXT.encode())
+        definition = {
+            "appId": WORDCOUNT_ID,
+            "inputs": {"files": [f"agave://{ARCHIVE_SYSTEM}/uploads/words/a.txt"]},
+            "archivePath": "/products/v2/wordcount/outage",
+        }
+        job = await system.submit(watched(receiver, definition))
+        async with asyncio.timeout(LIMIT):
+            await system.wait_notified(job.id)
+    finally:
+        await system.close(grace=1.0)
+
+    assert [r.status for r in receiver.delivered] == GOOD_WALK
+    assert {r.status for r in receiver.requests[:outage]} == {"PENDING"}
+
+
+async def test_strict_wordcount_on_a_file_that_is_not_text_fails_in_the_app_saying_why(
+    local: LocalSetup, receiver: NotificationReceiver
+) -> None:
+    await install_example_inputs(local.storage)
+    definition = {
+        "appId": WORDCOUNT_ID,
+        "inputs": {"files": [f"agave://{ARCHIVE_SYSTEM}/examples/wordcount/tacos.png"]},
+        "parameters": {"strict": True},
+    }
+
+    job = await local.system.submit(watched(receiver, definition))
+    final = await ended(local, job)
+
+    assert final.status == "FAILED"
+    assert final.detail["lastStatusMessage"] == (
+        "app wordcount-0.1.0 exited with code 1: wordcount: tacos.png is not UTF-8 text (byte "
+        "0x89 at offset 0: invalid start byte); give text files, or strict=false to count the "
+        "words around bytes that cannot be decoded"
+    )
+    await receiver.wait_for(4)
+    assert [r.status for r in receiver.requests] == ["PENDING", "QUEUED", "RUNNING", "FAILED"]
+
+
+async def test_without_strict_wordcount_counts_around_what_is_not_text(local: LocalSetup) -> None:
+    await install_example_inputs(local.storage)
+    definition = {
+        "appId": WORDCOUNT_ID,
+        "inputs": {"files": [f"agave://{ARCHIVE_SYSTEM}/examples/wordcount/tacos.png"]},
+        "archivePath": "/products/v2/wordcount/png",
+    }
+
+    job = await local.system.submit(definition)
+
+    assert (await ended(local, job)).status == "FINISHED"
+    summary = await local.storage.read_bytes(
+        ARCHIVE_SYSTEM, "/products/v2/wordcount/png/summary.json"
+    )
+    assert json.loads(summary)["words"] > 0  # PNG, IHDR

@@ -11,9 +11,11 @@ from pipelinejobs.client import (
     ExecutionTimedOut,
     GatewayUnavailable,
     GatewayUnreachable,
+    JobsClient,
+    NotAGateway,
     RequestRefused,
 )
-from pipelinejobs.errors import PermanentError, TransientError
+from pipelinejobs.errors import InvalidInput, PermanentError, TransientError
 
 
 async def test_send_returns_an_execution_id_whose_wait_gives_the_actors_reply(sdk: Sdk) -> None:
@@ -157,3 +159,58 @@ def test_the_messages_url_names_the_actor_under_the_base_url() -> None:
     assert gateway.messages_url("jobs-manager") == (
         "http://example.org:8000/actors/v2/jobs-manager/messages"
     )
+
+
+def html(request: httpx.Request) -> httpx.Response:
+    """What a wrong URL may answer: a web page."""
+    return httpx.Response(
+        200, text="<html><body>Welcome</body></html>", headers={"Content-Type": "text/html"}
+    )
+
+
+async def test_a_web_page_where_the_gateway_should_be_is_not_a_gateway() -> None:
+    async with AsyncGateway(BASE_URL, token="t", transport=httpx.MockTransport(html)) as gateway:
+        with pytest.raises(NotAGateway) as raised:
+            await gateway.send("jobs-manager", {"name": "run"})
+
+    message = str(raised.value)
+    assert f"POST {BASE_URL}/actors/v2/jobs-manager/messages" in message
+    assert "expected a JSON document (got HTTP 200, text/html" in message
+    assert "the gateway's URL" in message
+    assert isinstance(raised.value, GatewayUnreachable)
+
+
+@pytest.mark.parametrize(
+    ("answer", "call", "expected"),
+    [
+        ({"status": "success"}, "send", "a JSON object with result"),
+        ({"result": {"id": "x"}}, "send", "result.executionId"),
+        ({"result": []}, "execution", "an execution object under result"),
+        ({"result": {}}, "logs", "result.logs"),
+        ({"items": "none"}, "jobs", "a page object with a list of items"),
+        ([1, 2], "ready", "a readiness object"),
+    ],
+)
+async def test_json_of_another_shape_is_not_a_gateway_either(
+    answer: object, call: str, expected: str
+) -> None:
+    def other_service(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json=answer)
+
+    transport = httpx.MockTransport(other_service)
+    async with AsyncGateway(BASE_URL, token="t", transport=transport) as gateway:
+        calls = {
+            "send": lambda: gateway.send("jobs-manager", {"name": "run"}),
+            "execution": lambda: gateway.execution("jobs-manager", "e1"),
+            "logs": lambda: gateway.logs("jobs-manager", "e1"),
+            "jobs": lambda: JobsClient(gateway).list(),
+            "ready": gateway.ready,
+        }
+        with pytest.raises(NotAGateway, match=expected):
+            await calls[call]()
+
+
+@pytest.mark.parametrize("url", ["127.0.0.1:8000", "ftp://example.org", "http://", "http://[::1"])
+def test_a_url_that_is_not_http_is_refused_saying_what_is_accepted(url: str) -> None:
+    with pytest.raises(InvalidInput, match="give an http"):
+        AsyncGateway(url)

@@ -111,3 +111,20 @@ async def test_events_are_what_the_jobs_state_accepts_next(sdk: Sdk) -> None:
         "retire",
         "reset",
     ]
+
+
+async def test_next_events_explain_where_each_event_leads(sdk: Sdk) -> None:
+    job = ManagedPipelineJob(sdk.gateway, sdk.pipeline_uuid, sample_id="sample.tacc.abcde")
+    await job.setup()
+    await job.run()
+
+    accepted = await JobsClient(sdk.gateway).next_events(job.uuid or "")
+
+    assert (accepted["uuid"], accepted["state"]) == (job.uuid, "RUNNING")
+    assert accepted["state_description"] == "actively processing"
+    assert [row["event"] for row in accepted["events"]] == await JobsClient(sdk.gateway).events(
+        job.uuid or ""
+    )
+    assert {"event": "fail", "leads_to": "FAILED", "description": "permanently mark as failed"} in (
+        accepted["events"]
+    )

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 from pipelinejobs.compute.agave import AgaveClient
+from pipelinejobs.compute.apps import EXAMPLE_MANIFESTS, TACOBOT_ID, WORDCOUNT_ID
 from pipelinejobs.compute.factory import ComputeSettings, create_compute
 from pipelinejobs.compute.local import LocalExecutionSystem
 from pipelinejobs.errors import InvalidInput
@@ -52,3 +54,41 @@ def test_a_compute_url_must_be_http(tmp_path: Path, url: str) -> None:
     options = ComputeSettings(compute_url=url, compute_token=SecretStr("t"))
     with pytest.raises(InvalidInput, match="http"):
         create_compute(settings(tmp_path), LocalStorage(tmp_path), options)
+
+
+async def test_the_local_system_installs_the_example_apps_where_it_starts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("PIPELINEJOBS_COMPUTE_URL", raising=False)
+    monkeypatch.delenv("PIPELINEJOBS_EXAMPLE_APPS", raising=False)
+    compute = create_compute(settings(tmp_path), LocalStorage(tmp_path / "storage"))
+    assert isinstance(compute, LocalExecutionSystem)
+    stale = tmp_path / "apps" / "wordcount.json"
+    stale.parent.mkdir()
+    stale.write_text('{"id": "wordcount-0.1.0", "version": "0.0.1", "command": ["true"]}')
+
+    await compute.start()
+    await compute.start()  # again, as every replica of the agave-proxy does: nothing changes
+    try:
+        assert await compute.app_exists(WORDCOUNT_ID)
+        assert await compute.app_exists(TACOBOT_ID)
+        assert json.loads(stale.read_text()) == EXAMPLE_MANIFESTS["wordcount.json"]
+        assert compute.registry.problems == {}
+    finally:
+        await compute.close()
+
+
+async def test_example_apps_can_be_left_out(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("PIPELINEJOBS_COMPUTE_URL", raising=False)
+    monkeypatch.setenv("PIPELINEJOBS_EXAMPLE_APPS", "false")
+    compute = create_compute(settings(tmp_path), LocalStorage(tmp_path / "storage"))
+    assert isinstance(compute, LocalExecutionSystem)
+
+    await compute.start()
+    try:
+        assert not await compute.app_exists(WORDCOUNT_ID)
+        assert not (tmp_path / "apps").exists()
+    finally:
+        await compute.close()

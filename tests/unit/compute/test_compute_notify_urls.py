@@ -44,13 +44,28 @@ def test_unknown_macros_are_left_as_they_are() -> None:
 
 
 def test_backoff_doubles_up_to_its_ceiling() -> None:
-    policy = RetryPolicy(base=0.5, max_delay=3.0, attempts=6)
+    policy = RetryPolicy(base=0.5, max_delay=3.0, horizon=60)
     assert [policy.delay(n) for n in range(1, 6)] == [0.5, 1.0, 2.0, 3.0, 3.0]
+    assert policy.delay(10_000) == 3.0  # no overflow however long the outage
 
 
-@pytest.mark.parametrize(("base", "ceiling", "attempts"), [(0, 1, 1), (2, 1, 1), (1, 2, 0)])
+def test_retries_go_on_until_the_horizon_not_for_a_number_of_attempts() -> None:
+    policy = RetryPolicy(base=0.5, max_delay=30.0, horizon=3600)
+
+    assert policy.retries(elapsed=3500.0, pause=30.0)
+    assert not policy.retries(elapsed=3590.0, pause=30.0)
+
+
+def test_by_default_a_notification_is_retried_for_hours() -> None:
+    policy = RetryPolicy()
+
+    assert policy.horizon >= 6 * 3600
+    assert policy.retries(elapsed=5 * 3600, pause=policy.max_delay)
+
+
+@pytest.mark.parametrize(("base", "ceiling", "horizon"), [(0, 1, 1), (2, 1, 1), (1, 2, -1)])
 def test_a_retry_policy_that_cannot_work_is_refused(
-    base: float, ceiling: float, attempts: int
+    base: float, ceiling: float, horizon: float
 ) -> None:
     with pytest.raises(ValueError, match="notification retry"):
-        RetryPolicy(base, ceiling, attempts)
+        RetryPolicy(base, ceiling, horizon)

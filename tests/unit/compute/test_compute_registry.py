@@ -63,7 +63,11 @@ async def test_schema_defaults_are_filled_in(tmp_path: Path) -> None:
     install_wordcount(tmp_path)
     app = await AppRegistry(tmp_path).get(WORDCOUNT_ID)
     assert app is not None
-    assert app.checked_parameters({"min_length": 3}) == {"min_length": 3, "lowercase": True}
+    assert app.checked_parameters({"min_length": 3}) == {
+        "min_length": 3,
+        "lowercase": True,
+        "strict": False,
+    }
     with pytest.raises(InvalidInput, match=r"parameters\.min_length: 0 is less than the minimum"):
         app.checked_parameters({"min_length": 0})
 

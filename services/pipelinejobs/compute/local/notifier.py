@@ -1,11 +1,20 @@
 """Job notifications: an HTTP POST of the job body to each matching URL, in order per job.
 
 Each job has its own queue and one worker, so its receiver sees PENDING before QUEUED before
-RUNNING... even when a POST has to be retried: a POST that fails with a connection error, a
-timeout, HTTP 429 or 5xx (the gateway is down or restarting) is retried with exponential
-backoff up to a bounded number of attempts before the next notification is sent. Any other 4xx
-is the receiver refusing the content; it is logged and not retried. Jobs do not wait for each
-other. URLs carry tokens and nonces, so they are logged only through ``scrub``.
+RUNNING... even when a POST has to be retried. A POST that fails with a connection error, a
+timeout, HTTP 429 or 5xx (the gateway is down or restarting, its store or broker is) is retried
+with capped exponential backoff (``base``, doubled per attempt, at most ``max_delay``) until it
+is delivered or its retry ``horizon`` has passed, and only then is the job's next notification
+sent. The horizon is long by default (:data:`DEFAULT_HORIZON`, a day; the factory reads
+``PIPELINEJOBS_NOTIFY_RETRY_HORIZON``): a FINISHED or FAILED notification that is dropped leaves
+the job RUNNING forever, so an outage of the gateway must cost time, not the job's end. Every
+failed attempt is logged (a warning with the reason and the next pause); a notification given
+up at the horizon is logged as an error. Any other 4xx is the receiver refusing the content; it
+is logged and not retried. Jobs do not wait for each other. URLs carry tokens and nonces, so
+they are logged only through ``scrub``.
+
+Notifications live in memory: those still being retried when the system shuts down get its
+close grace period and are then dropped, as they are if the process dies.
 
 URL macros (Agave's), substituted URL-encoded: ``${JOB_STATUS}`` (also ``${STATUS}`` and
 ``${EVENT}``), ``${JOB_ID}``, ``${JOB_NAME}``, ``${JOB_APP_ID}``, ``${JOB_SYSTEM}``,
@@ -19,6 +28,7 @@ import asyncio
 import contextlib
 import json
 import re
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -33,24 +43,33 @@ _FAILED = "FAILED"
 _log = process_logger(component="local-execution")
 
 
+DEFAULT_HORIZON = 24 * 3600.0
+"""Seconds a notification is retried before it is given up: a day."""
+
+
 @dataclass(frozen=True)
 class RetryPolicy:
-    """Backoff of a failed notification: ``base``, doubled per attempt, at most ``max_delay``."""
+    """Backoff of a failed notification: ``base``, doubled per attempt, at most ``max_delay``,
+    for ``horizon`` seconds after its first attempt."""
 
     base: float = 0.5
     max_delay: float = 30.0
-    attempts: int = 8
+    horizon: float = DEFAULT_HORIZON
 
     def __post_init__(self) -> None:
-        if self.base <= 0 or self.max_delay < self.base or self.attempts < 1:
+        if self.base <= 0 or self.max_delay < self.base or self.horizon < 0:
             raise ValueError(
-                "notification retry needs base > 0, max delay >= base and attempts >= 1, "
-                f"got ({self.base}, {self.max_delay}, {self.attempts})"
+                "notification retry needs base > 0, max delay >= base and horizon >= 0 "
+                f"seconds, got ({self.base}, {self.max_delay}, {self.horizon})"
             )
 
     def delay(self, attempt: int) -> float:
         """The pause after failed attempt number ``attempt`` (1-based)."""
-        return float(min(self.max_delay, self.base * 2 ** (attempt - 1)))
+        return float(min(self.max_delay, self.base * 2 ** min(attempt - 1, 62)))
+
+    def retries(self, elapsed: float, pause: float) -> bool:
+        """Whether to try again after ``pause``, ``elapsed`` seconds after the first attempt."""
+        return elapsed + pause <= self.horizon
 
 
 def expand_url(template: str, job: Mapping[str, Any]) -> str:
@@ -144,31 +163,47 @@ class JobNotifier:
                 self.abandoned += 1
 
     async def _deliver(self, delivery: _Delivery) -> bool:
-        for attempt in range(1, self._retry.attempts + 1):
+        started = time.monotonic()
+        attempt = 0
+        while True:
+            attempt += 1
             problem = await self._attempt(delivery)
             if problem is None:
                 return True
             retry, reason = problem
-            if not retry or attempt == self._retry.attempts:
+            pause = self._retry.delay(attempt)
+            elapsed = time.monotonic() - started
+            if not retry:
                 _log.warning(
-                    "job notification abandoned",
+                    "job notification refused by its receiver; not retried",
+                    job_id=self.job_id,
+                    status=delivery.status,
+                    url=scrub(delivery.url),
+                    reason=reason,
+                )
+                return False
+            if not self._retry.retries(elapsed, pause):
+                _log.error(
+                    "job notification abandoned: its retry horizon has passed",
                     job_id=self.job_id,
                     status=delivery.status,
                     url=scrub(delivery.url),
                     attempts=attempt,
+                    seconds=round(elapsed, 1),
+                    horizon=self._retry.horizon,
                     reason=reason,
                 )
                 return False
-            _log.info(
+            _log.warning(
                 "job notification failed; retrying",
                 job_id=self.job_id,
                 status=delivery.status,
                 url=scrub(delivery.url),
                 attempt=attempt,
+                retry_in=pause,
                 reason=reason,
             )
-            await asyncio.sleep(self._retry.delay(attempt))
-        return False
+            await asyncio.sleep(pause)
 
     async def _attempt(self, delivery: _Delivery) -> tuple[bool, str] | None:
         """None when delivered; else (worth retrying, reason)."""

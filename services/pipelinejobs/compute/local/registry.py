@@ -37,7 +37,7 @@ from jsonschema.validators import validator_for  # type: ignore[import-untyped]
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from pipelinejobs.compute.local.definition import InputFile, JobRequest, parse_max_run_time
-from pipelinejobs.compute.local.process import app_environment
+from pipelinejobs.compute.local.process import app_environment, spawn
 from pipelinejobs.compute.local.templates import ArgumentTemplate, parse_command
 from pipelinejobs.errors import InvalidInput
 from pipelinejobs.logs import process_logger
@@ -228,29 +228,37 @@ class AppRegistry:
 
     async def _callable_schema(self, manifest: CallableManifest) -> dict[str, Any]:
         """Ask a subprocess for the function's parameter schema: the app's code never runs
-        inside this process."""
-        process = await asyncio.create_subprocess_exec(
-            self.python,
-            "-m",
-            RUN_CALLABLE,
-            "--schema",
-            manifest.callable,
-            ",".join(manifest.inputs),
+        inside this process. Importing the app's module may start processes of its own, so the
+        subprocess leads its own group, and the whole group is killed when it takes too long
+        (or when this server dies, as an app's would be)."""
+        started = await spawn(
+            [
+                self.python,
+                "-m",
+                RUN_CALLABLE,
+                "--schema",
+                manifest.callable,
+                ",".join(manifest.inputs),
+            ],
             cwd=self.apps_dir,
             env=app_environment(apps_dir=self.apps_dir),
-            stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
         )
+        process = started.process
         try:
             out, err = await asyncio.wait_for(process.communicate(), SCHEMA_TIMEOUT)
         except TimeoutError:
-            process.kill()
-            await process.wait()
+            await started.kill()
             raise InvalidInput(
                 f"callable {manifest.callable}: reading its signature took over "
                 f"{SCHEMA_TIMEOUT:.0f} s"
             ) from None
+        except BaseException:
+            await started.kill()
+            raise
+        started.kill_group()
+        started.release()
         if process.returncode != 0:
             reason = err.decode("utf-8", errors="replace").strip()[-1000:]
             raise InvalidInput(f"callable {manifest.callable} cannot be registered: {reason}")

@@ -5,7 +5,9 @@
 one of ``max_concurrent_jobs`` slots), RUNNING (inputs staged from storage, the app run as a
 subprocess, killed when ``maxRunTime`` runs out), ARCHIVING (outputs copied to the archive path
 through the storage port), then FINISHED, or FAILED with the reason at any step, or STOPPED when
-cancelled. Each status is POSTed to the job's matching notification URLs over real HTTP.
+cancelled. Each status is POSTed to the job's matching notification URLs over real HTTP, in
+order, each retried through an outage of its receiver for hours (:mod:`.notifier`). App
+processes die with this system, also when it is killed outright (:mod:`.process`).
 
 A job's link is ``local://jobs/<id>`` (no HTTP endpoint serves local jobs; pass ``link_base``
 to name one). Jobs are kept in memory: after a restart ``status`` no longer knows them, and a
@@ -16,6 +18,7 @@ was archived is removed; a failed job's folder (with its logs) is kept for inspe
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import secrets
 import sys
@@ -25,6 +28,7 @@ from typing import Any
 
 import httpx
 
+from pipelinejobs.compute.apps import install_example_apps
 from pipelinejobs.compute.local.definition import (
     DEFAULT_MAX_RUN_TIME,
     parse_job_definition,
@@ -74,8 +78,9 @@ class LocalExecutionSystem(ComputeService):
         work_dir: Path,
         archive_system_default: str,
         http: httpx.AsyncClient | None = None,
-        notify_retry: tuple[float, float, int] = (0.5, 30.0, 8),
+        notify_retry: RetryPolicy | None = None,
         max_concurrent_jobs: int | None = None,
+        example_apps: bool = False,
         owner: str = "pipelinejobs",
         link_base: str = "local://jobs",
         python: str = sys.executable,
@@ -87,7 +92,8 @@ class LocalExecutionSystem(ComputeService):
         self.owner = owner
         self.link_base = link_base.rstrip("/")
         self.python = python
-        self._retry = RetryPolicy(*notify_retry)
+        self._retry = notify_retry or RetryPolicy()
+        self.example_apps = example_apps
         self._own_http = http is None
         self._http = http or httpx.AsyncClient(timeout=NOTIFY_TIMEOUT, follow_redirects=False)
         self._slots = asyncio.Semaphore(max_concurrent_jobs or os.cpu_count() or 1)
@@ -97,11 +103,27 @@ class LocalExecutionSystem(ComputeService):
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._notifiers: dict[str, JobNotifier] = {}
         self._closed = False
+        self._reading: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        """Create the work folder and read the app manifests (problems are logged)."""
+        """Create the work folder, install the example apps (when asked: idempotent), and start
+        reading the app manifests (problems are logged).
+
+        The manifests are read in the background: a callable app's schema comes from a
+        subprocess, which a process that never launches a job need not wait for. The first
+        ``app_exists`` or ``submit`` waits for the reading to end.
+        """
         await asyncio.to_thread(self.work_dir.mkdir, parents=True, exist_ok=True)
-        await self.registry.refresh()
+        if self.example_apps:
+            await asyncio.to_thread(install_example_apps, self.registry.apps_dir)
+        if self._reading is None:
+            self._reading = asyncio.create_task(self._read_apps(), name="read-app-manifests")
+
+    async def _read_apps(self) -> None:
+        try:
+            await self.registry.refresh()
+        except OSError as exc:
+            _log.warning("app manifests could not be read", reason=str(exc))
 
     async def close(self, grace: float = CLOSE_GRACE) -> None:
         """Stop running jobs (STOPPED), give pending notifications ``grace`` seconds, then
@@ -109,6 +131,10 @@ class LocalExecutionSystem(ComputeService):
         if self._closed:
             return
         self._closed = True
+        if self._reading is not None and not self._reading.done():
+            self._reading.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reading
         for job_id in list(self._tasks):
             await self._stop(job_id, "the local execution system shut down")
         notifiers = list(self._notifiers.values())
