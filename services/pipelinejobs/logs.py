@@ -150,8 +150,13 @@ def _stderr_logger(*_args: Any) -> structlog.PrintLogger:
 
 
 def process_logger(**bound: Any) -> Any:
-    """A structlog logger for operators' process logs."""
-    return structlog.get_logger("pipelinejobs").bind(**bound)
+    """A structlog logger for operators' process logs.
+
+    Lazy: it takes the configuration in force when it logs, not when it was made, so a
+    module-level logger created at import still renders JSON and redacts secrets once
+    :func:`configure_logging` has run.
+    """
+    return structlog.get_logger("pipelinejobs", **bound)
 
 
 class ExecutionLog:

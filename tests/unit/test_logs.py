@@ -61,3 +61,21 @@ def test_configuring_twice_does_not_double_the_lines(capsys: pytest.CaptureFixtu
     logging.getLogger("pymongo").error("server selection timed out")
 
     assert len(lines(capsys.readouterr().err)) == 1
+
+
+def test_a_logger_made_before_logging_is_configured_still_redacts(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Modules make their loggers at import, before the process configures its logs."""
+    made_at_import = process_logger(component="bus")
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    configure_logging("INFO", json_lines=True)
+    try:
+        made_at_import.info("bus started", token="0dc73dc3ff39b49a")
+    finally:
+        root.handlers, root.level = handlers, level
+        structlog.reset_defaults()
+
+    [line] = lines(capsys.readouterr().err)
+    assert (line["component"], line["token"]) == ("bus", "[REDACTED]")
