@@ -1,5 +1,6 @@
 """Killing a consumer process mid-message loses nothing: the broker redelivers the message to
-another consumer, which applies it exactly once (issue 3, faults)."""
+another consumer, which applies it exactly once (issue 3, faults), whether the process died
+before its event was written or after (written, not yet acked)."""
 
 from __future__ import annotations
 
@@ -34,13 +35,14 @@ async def read_until(process: Any, prefix: str, within: float = 60.0) -> str:
     return await asyncio.wait_for(read(), within)
 
 
-async def start_consumer(data_dir: Path, namespace: str, delay: float) -> Any:
+async def start_consumer(data_dir: Path, namespace: str, delay: float, when: str) -> Any:
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         str(SCRIPT),
         str(data_dir),
         namespace,
         str(delay),
+        when,
         stdout=subprocess.PIPE,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
@@ -48,8 +50,9 @@ async def start_consumer(data_dir: Path, namespace: str, delay: float) -> Any:
     return process
 
 
+@pytest.mark.parametrize("killed", ["before", "after"])
 async def test_a_killed_consumer_loses_nothing_and_the_event_applies_once(
-    make_system: Any, tmp_path: Path
+    make_system: Any, tmp_path: Path, killed: str
 ) -> None:
     namespace = f"test-{uuidlib.uuid4().hex[:12]}"
     data_dir = tmp_path / "shared"
@@ -71,20 +74,20 @@ async def test_a_killed_consumer_loses_nothing_and_the_event_applies_once(
         },
         message_id="create",
     )
-    doomed = await start_consumer(data_dir, namespace, delay=30.0)
+    doomed = await start_consumer(data_dir, namespace, delay=30.0, when=killed)
     try:
         execution_id = await sender.send(
             "jobs-manager",
             {"uuid": JOB, "name": "finish", "token": sender.update_tokens.issue(JOB)},
         )
-        await read_until(doomed, "handling")
-        doomed.send_signal(signal.SIGKILL)  # mid-message: nothing acked, nothing written
+        await read_until(doomed, "handling" if killed == "before" else "applied")
+        doomed.send_signal(signal.SIGKILL)  # mid-message: nothing acked
         await doomed.wait()
         job = await sender.store.get_document("jobs", JOB)
         assert job is not None
-        assert job.body["state"] == "RUNNING"
+        assert job.body["state"] == ("RUNNING" if killed == "before" else "FINISHED")
 
-        survivor = await start_consumer(data_dir, namespace, delay=0.0)
+        survivor = await start_consumer(data_dir, namespace, delay=0.0, when="before")
         try:
             execution = await sender.wait(execution_id, within=60)
         finally:
