@@ -116,6 +116,38 @@ async def test_publish_and_consume_resume_after_the_broker_drops_the_connection(
     assert (0, True) in seen
 
 
+async def restart_broker() -> None:
+    """Stop and start the RabbitMQ application: every connection drops, durable queues stay."""
+    try:
+        await rabbitmqctl("stop_app")
+    finally:
+        await rabbitmqctl("start_app")
+        await rabbitmqctl("await_startup")
+
+
+async def test_a_broker_restart_loses_no_message_and_the_consumers_resume(
+    rabbitmq: RabbitMQBus,
+) -> None:
+    before = [envelope("alpha", key=f"job-{n}", body=str(n).encode()) for n in range(5)]
+    waiting = [envelope("beta", key=f"job-{n}", body=str(n).encode()) for n in range(5)]
+    after = [envelope("alpha", key=f"job-{n}", body=str(n).encode()) for n in range(5, 10)]
+    alpha = Recorder()
+    await rabbitmq.consume("alpha", alpha)
+    await rabbitmq.publish([*before, *waiting])  # beta has no consumer yet: its queue keeps them
+    await alpha.wait_until(lambda: len(alpha.settled) == len(before))
+
+    await restart_broker()
+    await publish_when_back(rabbitmq, after)
+    beta = Recorder()
+    await rabbitmq.consume("beta", beta)
+
+    await alpha.wait_until(lambda: len(alpha.settled) == len(before) + len(after))
+    await beta.wait_until(lambda: len(beta.settled) == len(waiting))
+    await rabbitmq.ping()
+    assert set(alpha.settled_ids()) == {e.message_id for e in [*before, *after]}
+    assert sorted(beta.settled_ids()) == sorted(e.message_id for e in waiting)
+
+
 async def test_a_message_the_broker_cannot_route_is_an_error(rabbitmq: RabbitMQBus) -> None:
     message = envelope(key="job-1")
     partition = zlib.crc32(b"job-1") % PARTITIONS
