@@ -15,17 +15,18 @@ import pytest
 from pipelinejobs.actors.agave_proxy import AgaveProxy
 from pipelinejobs.actors.base import ActorContext, Message
 from pipelinejobs.actors.jobs_manager import JobsManager
-from pipelinejobs.actors.ledger import history_event, record_job_event, record_pipeline_event
+from pipelinejobs.actors.ledger import record_job_event
 from pipelinejobs.app import System
 from pipelinejobs.catalog import load_catalog
 from pipelinejobs.compute.port import ComputeJob, ComputeRejected, ComputeService
 from pipelinejobs.domain.archive import archive_hash_of_data, archive_hash_of_linkage, archive_path
-from pipelinejobs.domain.identifiers import pipeline_uuid, typed_uuid
+from pipelinejobs.domain.identifiers import typed_uuid
 from pipelinejobs.errors import InvalidInput, NonceRejected
 from pipelinejobs.executions import execution_id_for, utc_now
 from pipelinejobs.gateway import GatewaySettings, create_app, issue_token
 from pipelinejobs.storage.local import LocalStorage
 from pipelinejobs.submission import submit
+from stored_pipelines import add_pipeline as store_pipeline
 
 DOMAIN = "sd2e.org"
 APP = "tacobot9000-0.1.0u1"
@@ -107,37 +108,18 @@ async def add_pipeline(
     system: System, app_id: str = APP, *, name: str = "TACObot", retired: bool = False
 ) -> str:
     components = [{"id": app_id, "inputs": [], "parameters": [], "outputs": [], "name": name}]
-    uuid = pipeline_uuid(components, domain=DOMAIN)
-    created = history_event("create", {}, domain=DOMAIN)
-    body = {
-        "uuid": uuid,
-        "name": name,
-        "description": "",
-        "components": components,
-        "processing_levels": ["1"],
-        "collections_levels": [],
-        "pipeline_type": "primary-etl",
-        "accepts": ["*"],
-        "produces": ["*"],
-        "state": "ACTIVE",
-        "history": [created],
-        "last_event": "create",
-        "created": created["date"],
-        "updated": created["date"],
-        "owner": "user:local",
-    }
-    document, _ = await system.store.create_document("pipelines", body, message_id=f"c-{uuid}")
-    if retired:
-        await record_pipeline_event(
-            system.store,
-            document,
-            "retire",
-            {},
-            {"state": "RETIRED"},
-            message_id=f"r-{uuid}",
-            domain=DOMAIN,
-        )
-    return uuid
+    return await store_pipeline(
+        system,
+        components,
+        name=name,
+        retired=retired,
+        description="",
+        processing_levels=["1"],
+        collections_levels=[],
+        pipeline_type="primary-etl",
+        accepts=["*"],
+        produces=["*"],
+    )
 
 
 async def proxy_system(

@@ -15,7 +15,6 @@ from typing import Any, ClassVar
 import pytest
 from pipelinejobs.actors.base import ActorContext, Message
 from pipelinejobs.actors.jobs_manager import JobsManager
-from pipelinejobs.actors.ledger import history_event, record_pipeline_event
 from pipelinejobs.actors.managed_jobs import handle_create
 from pipelinejobs.app import System
 from pipelinejobs.catalog import load_catalog
@@ -24,6 +23,7 @@ from pipelinejobs.domain.identifiers import job_uuid, pipeline_uuid, typed_uuid
 from pipelinejobs.errors import InvalidInput
 from pipelinejobs.storage.local import LocalStorage
 from pipelinejobs.storage.port import Storage
+from stored_pipelines import add_pipeline as store_pipeline
 
 DOMAIN = "sd2e.org"
 CATALOG = Path(__file__).parents[2] / "fixtures" / "catalog.json"
@@ -48,31 +48,7 @@ def uid(text: str, kind: str) -> str:
 
 async def add_pipeline(system: System, *, retired: bool = False) -> str:
     components = [{"id": "tacobot9000-0.1.0u1", "inputs": [], "parameters": [], "outputs": []}]
-    uuid = pipeline_uuid(components, domain=DOMAIN)
-    created = history_event("create", {}, domain=DOMAIN)
-    body = {
-        "uuid": uuid,
-        "name": "TACObot",
-        "components": components,
-        "state": "ACTIVE",
-        "history": [created],
-        "last_event": "create",
-        "created": created["date"],
-        "updated": created["date"],
-        "owner": "user:local",
-    }
-    document, _ = await system.store.create_document("pipelines", body, message_id=f"c-{uuid}")
-    if retired:
-        await record_pipeline_event(
-            system.store,
-            document,
-            "retire",
-            {},
-            {"state": "RETIRED"},
-            message_id=f"r-{uuid}",
-            domain=DOMAIN,
-        )
-    return uuid
+    return await store_pipeline(system, components, retired=retired)
 
 
 async def creator_system(make_system: Any, tmp_path: Path) -> tuple[System, LocalStorage]:

@@ -23,14 +23,14 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 from pipelinejobs.actors.agave_proxy import AgaveProxy
 from pipelinejobs.actors.jobs_manager import JobsManager
-from pipelinejobs.actors.ledger import history_event
 from pipelinejobs.app import System
 from pipelinejobs.catalog import load_catalog
 from pipelinejobs.compute.port import ComputeJob, ComputeRejected, ComputeService
 from pipelinejobs.domain.archive import archive_path
-from pipelinejobs.domain.identifiers import UUIDType, pipeline_uuid, typed_uuid, uuid_type
+from pipelinejobs.domain.identifiers import UUIDType, typed_uuid, uuid_type
 from pipelinejobs.gateway import GatewaySettings, create_app, issue_token
 from pipelinejobs.storage.local import LocalStorage
+from stored_pipelines import add_pipeline as store_pipeline
 
 DOMAIN = "sd2e.org"
 APP = "tacobot9000-0.1.0u1"
@@ -121,21 +121,7 @@ def agave_job(definition: Mapping[str, Any], status: str) -> dict[str, Any]:
 
 async def add_pipeline(system: System) -> str:
     components = [{"id": APP, "inputs": [], "parameters": [], "outputs": []}]
-    uuid = pipeline_uuid(components, domain=DOMAIN)
-    created = history_event("create", {}, domain=DOMAIN)
-    body = {
-        "uuid": uuid,
-        "name": "TACObot",
-        "components": components,
-        "state": "ACTIVE",
-        "history": [created],
-        "last_event": "create",
-        "created": created["date"],
-        "updated": created["date"],
-        "owner": "user:alice",
-    }
-    await system.store.create_document("pipelines", body, message_id=f"c-{uuid}")
-    return uuid
+    return await store_pipeline(system, components, owner="user:alice")
 
 
 def is_utc_timestamp(value: object) -> bool:

@@ -22,6 +22,7 @@ from pipelinejobs.executions import execution_id_for
 from pipelinejobs.storage.local import LocalStorage
 from pipelinejobs.store.port import StoredDocument
 from pipelinejobs.submission import submit
+from stored_pipelines import add_pipeline as store_pipeline
 
 WAIT_LIMIT = 30.0
 """Seconds to wait for a redelivery before the test fails (a guard, not a timing check)."""
@@ -810,19 +811,7 @@ async def test_create_action_makes_a_managed_job_for_an_authenticated_agent(
 
 
 async def add_pipeline(system: System) -> None:
-    created = history_event("create", {}, domain=DOMAIN)
-    body = {
-        "uuid": PIPELINE,
-        "name": "TACObot",
-        "components": COMPONENTS,
-        "state": "ACTIVE",
-        "history": [created],
-        "last_event": "create",
-        "created": created["date"],
-        "updated": created["date"],
-        "owner": "user:local",
-    }
-    await system.store.create_document("pipelines", body, message_id=f"c-{PIPELINE}")
+    assert await store_pipeline(system, COMPONENTS) == PIPELINE
 
 
 async def wait_for_lines(
