@@ -1,6 +1,6 @@
 """Shared fixtures: a whole pipelinejobs system on the embedded adapters or on RabbitMQ.
 
-``make_system`` builds and starts a :class:`~pipelinejobs.app.System` in a temporary data
+``make_system`` builds and starts a :class:`~pipelinejobs.host.bootstrap.System` in a temporary data
 directory. Tests parametrized with the ``bus_backend`` fixture run once on the in-process bus and
 once on the real RabbitMQ broker (``PIPELINEJOBS_TEST_AMQP_URL``, default the local guest broker),
 each in its own bus namespace so runs never see each other's queues.
@@ -19,8 +19,8 @@ from pipelinejobs.settings import Settings
 
 if TYPE_CHECKING:
     from pipelinejobs.actors.base import Actor
-    from pipelinejobs.app import System
     from pipelinejobs.compute.port import ComputeService
+    from pipelinejobs.host.bootstrap import System
 
 AMQP_URL = os.environ.get("PIPELINEJOBS_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
 
@@ -51,7 +51,9 @@ def make_settings(data_dir: Path, *, bus: str = "embedded", **overrides: Any) ->
 @pytest.fixture
 async def make_system(tmp_path: Path) -> AsyncIterator[MakeSystem]:
     """Factory: ``await make_system(bus=..., actors=..., compute=..., **settings)``."""
-    from pipelinejobs.app import build_system  # imported late: collection needs no adapters
+    from pipelinejobs.host.bootstrap import (
+        build_system,  # imported late: collection needs no adapters
+    )
 
     systems: list[System] = []
 

@@ -25,11 +25,11 @@ from pathlib import Path
 
 import aio_pika
 from pipelinejobs.actors.jobs_manager import JobsManager
-from pipelinejobs.actors.ledger import history_event
-from pipelinejobs.app import build_system
+from pipelinejobs.application.ledger import history_event
 from pipelinejobs.bus.port import Envelope
 from pipelinejobs.domain.identifiers import UUIDType, typed_uuid
 from pipelinejobs.domain.states import transition
+from pipelinejobs.host.bootstrap import build_system
 from pipelinejobs.logs import configure_logging
 from pipelinejobs.messages.schemas import registry
 from pipelinejobs.settings import Settings

@@ -76,7 +76,7 @@ def banner_url(lines: list[str], prefix: str = UP_BANNER) -> str | None:
 def command() -> list[str]:
     """The installed console script, as `make run` calls it."""
     script = Path(sys.executable).with_name("pipelinejobs")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "pipelinejobs.cli"]
+    return [str(script)] if script.exists() else [sys.executable, "-m", "pipelinejobs.cli.main"]
 
 
 def clean_environment(**values: str) -> dict[str, str]:
@@ -170,8 +170,8 @@ def _ready(url: str) -> bool:
 
 def delete_namespace(namespace: str) -> None:
     """Remove a test's RabbitMQ queues and exchanges."""
-    from pipelinejobs.app import ACTOR_ALIASES
     from pipelinejobs.bus.rabbitmq import RabbitMQBus
+    from pipelinejobs.host.bootstrap import ACTOR_ALIASES
 
     asyncio.run(RabbitMQBus(AMQP_URL, namespace=namespace, actors=ACTOR_ALIASES).delete_topology())
 

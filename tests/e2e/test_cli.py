@@ -24,7 +24,7 @@ from typing import Any
 
 import httpx
 import pytest
-from pipelinejobs.cli import app
+from pipelinejobs.cli.main import app
 from pipelinejobs.client import ExecutionFailed
 from pipelinejobs.client.sync import Gateway, JobsClient, ManagedPipelineJob
 from pipelinejobs_up import (

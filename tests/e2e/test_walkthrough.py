@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from pipelinejobs.cli import app
+from pipelinejobs.cli.main import app
 from pipelinejobs.demo.content import (
     DOCUMENTED_PIPELINE,
     UPDATED_DESCRIPTION,

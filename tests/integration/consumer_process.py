@@ -17,7 +17,7 @@ from typing import Any
 
 from pipelinejobs.actors.base import ActorContext, Message
 from pipelinejobs.actors.jobs_manager import JobsManager
-from pipelinejobs.app import build_system
+from pipelinejobs.host.bootstrap import build_system
 from pipelinejobs.settings import Settings
 from pipelinejobs.storage.local import LocalStorage
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pipelinejobs.actors.ledger import history_event
+from pipelinejobs.application.ledger import history_event
 from pipelinejobs.domain.identifiers import UUIDType, typed_uuid
 
 pytestmark = pytest.mark.rabbitmq

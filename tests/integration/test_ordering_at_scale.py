@@ -19,10 +19,10 @@ from typing import Any
 import pytest
 from pipelinejobs.actors.base import ActorContext, Message
 from pipelinejobs.actors.jobs_manager import JobsManager
-from pipelinejobs.actors.ledger import history_event
+from pipelinejobs.application.ledger import history_event
 from pipelinejobs.bus.port import Envelope
+from pipelinejobs.domain.executions import execution_id_for
 from pipelinejobs.domain.identifiers import UUIDType, typed_uuid
-from pipelinejobs.executions import execution_id_for
 
 pytestmark = [pytest.mark.rabbitmq, pytest.mark.slow]
 

@@ -11,11 +11,11 @@ from typing import Any, ClassVar
 import pytest
 import structlog
 from pipelinejobs.actors.base import ActorContext, Message
-from pipelinejobs.actors.ledger import history_event, record_job_event
+from pipelinejobs.application.ledger import history_event, record_job_event
+from pipelinejobs.application.submission import submit
+from pipelinejobs.domain.executions import execution_id_for
 from pipelinejobs.errors import BusUnavailable, InvalidInput, StoreUnavailable, VersionConflict
-from pipelinejobs.executions import execution_id_for
 from pipelinejobs.logs import configure_logging
-from pipelinejobs.submission import submit
 
 pytestmark = pytest.mark.asyncio
 

@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pipelinejobs.actors.linkage import Linkage, resolve_linkage
-from pipelinejobs.catalog import find, load_catalog
+from pipelinejobs.application.catalog import find, load_catalog
+from pipelinejobs.application.linkage import Linkage, resolve_linkage
 from pipelinejobs.domain.identifiers import typed_uuid
 from pipelinejobs.errors import InvalidIdentifier, InvalidInput, NotFound, StoreUnavailable
 from pipelinejobs.store.port import JSON

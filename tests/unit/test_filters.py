@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from pipelinejobs.actors.filters import (
+from pipelinejobs.application.filters import (
     MAX_FILTER_LENGTH,
     MAX_FILTERS,
     compile_filters,

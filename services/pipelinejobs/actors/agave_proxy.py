@@ -29,10 +29,10 @@ from typing import Any, ClassVar
 from urllib.parse import quote
 
 from pipelinejobs.actors.base import ActorContext, Message
-from pipelinejobs.actors.filters import compile_filters
-from pipelinejobs.actors.ledger import Recorded, record_job_event
-from pipelinejobs.actors.linkage import linkage_parameters
-from pipelinejobs.actors.managed_jobs import (
+from pipelinejobs.application.filters import compile_filters
+from pipelinejobs.application.ledger import Recorded, record_job_event
+from pipelinejobs.application.linkage import linkage_parameters
+from pipelinejobs.application.managed_jobs import (
     PIPELINE_ACTIVE,
     CreatedJob,
     create_managed_job,
@@ -40,7 +40,9 @@ from pipelinejobs.actors.managed_jobs import (
 )
 from pipelinejobs.compute.port import ComputeRejected, ComputeService
 from pipelinejobs.domain.archive import session_name
+from pipelinejobs.domain.executions import utc_now
 from pipelinejobs.domain.identifiers import UUIDType, typed_uuid
+from pipelinejobs.domain.senders import sender_user
 from pipelinejobs.domain.states import JobEvent, JobState
 from pipelinejobs.domain.tokens import UpdateTokens
 from pipelinejobs.errors import (
@@ -52,9 +54,7 @@ from pipelinejobs.errors import (
     TransitionNotAllowed,
     VersionConflict,
 )
-from pipelinejobs.executions import utc_now
 from pipelinejobs.messages.schemas import registry
-from pipelinejobs.senders import sender_user
 from pipelinejobs.storage.port import Storage
 from pipelinejobs.store.port import JSON, Store, StoredDocument
 

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
 from pipelinejobs.bus.port import Envelope
+from pipelinejobs.domain.executions import execution_id_for
 from pipelinejobs.domain.tokens import AdminTokens, UpdateTokens
-from pipelinejobs.executions import execution_id_for
 from pipelinejobs.logs import ExecutionLog
 from pipelinejobs.settings import Settings
 from pipelinejobs.store.port import Store

@@ -21,10 +21,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from pipelinejobs.actors.authorization import authorize
 from pipelinejobs.actors.base import ActorContext, Message
-from pipelinejobs.actors.filters import compile_filters, filters_from_parameter
-from pipelinejobs.actors.ledger import load, record_job_event
+from pipelinejobs.application.authorization import authorize
+from pipelinejobs.application.filters import compile_filters, filters_from_parameter
+from pipelinejobs.application.ledger import load, record_job_event
 from pipelinejobs.domain.archive import normalize_archive_path
 from pipelinejobs.domain.filetypes import infer_filetype
 from pipelinejobs.domain.identifiers import UUIDType, file_uuid, require_uuid

@@ -29,12 +29,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from pipelinejobs.actors.authorization import authorize, require_admin
 from pipelinejobs.actors.base import ActorContext, Message
-from pipelinejobs.actors.filters import compile_filters, filters_from_parameter
-from pipelinejobs.actors.ledger import load, record_job_event
-from pipelinejobs.actors.managed_jobs import checked_archive_patterns, handle_create
 from pipelinejobs.actors.message_forms import completed, url_value
+from pipelinejobs.application.authorization import authorize, require_admin
+from pipelinejobs.application.filters import compile_filters, filters_from_parameter
+from pipelinejobs.application.ledger import load, record_job_event
+from pipelinejobs.application.managed_jobs import checked_archive_patterns, handle_create
 from pipelinejobs.domain.compute_status import event_for_status
 from pipelinejobs.domain.identifiers import UUIDType, require_uuid
 from pipelinejobs.domain.states import ADMIN_EVENTS, AGENT_ONLY_EVENTS, JobEvent, JobState

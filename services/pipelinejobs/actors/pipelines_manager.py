@@ -25,10 +25,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from pipelinejobs.actors.authorization import Authority, authorize
 from pipelinejobs.actors.base import ActorContext, Message
-from pipelinejobs.actors.ledger import history_event, load, record_pipeline_event
 from pipelinejobs.actors.message_forms import completed
+from pipelinejobs.application.authorization import Authority, authorize
+from pipelinejobs.application.ledger import history_event, load, record_pipeline_event
 from pipelinejobs.domain.canonical import canonical_json
 from pipelinejobs.domain.identifiers import UUIDType, pipeline_uuid, require_uuid
 from pipelinejobs.errors import Conflict, InvalidInput, Unauthorized

@@ -27,15 +27,15 @@ from typing import Any
 
 from pipelinejobs.actors.base import Actor, ActorContext, Message
 from pipelinejobs.bus.port import Bus, Delivery, Envelope, Subscription
-from pipelinejobs.domain.tokens import AdminTokens, UpdateTokens
-from pipelinejobs.errors import InvalidInput, PermanentError, TransientError, VersionConflict
-from pipelinejobs.executions import (
+from pipelinejobs.domain.executions import (
     ACCEPTED,
     ExecutionStatus,
     execution_id_for,
     new_execution,
     utc_now,
 )
+from pipelinejobs.domain.tokens import AdminTokens, UpdateTokens
+from pipelinejobs.errors import InvalidInput, PermanentError, TransientError, VersionConflict
 from pipelinejobs.logs import ExecutionLog, process_logger
 from pipelinejobs.messages.codec import decode_document
 from pipelinejobs.messages.limits import Limits

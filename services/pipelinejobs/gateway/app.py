@@ -1,4 +1,5 @@
-"""The gateway's FastAPI application, made around a running :class:`~pipelinejobs.app.System`.
+"""The gateway's FastAPI application, made around a running
+:class:`~pipelinejobs.host.bootstrap.System`.
 
 The application owns no lifecycle: whoever made the system starts and closes it (``pipelinejobs
 gateway`` and ``pipelinejobs up`` do), so the same system can serve HTTP and run actors.
@@ -11,7 +12,6 @@ from typing import Any
 from fastapi import FastAPI
 
 from pipelinejobs import __version__
-from pipelinejobs.app import System
 from pipelinejobs.gateway import (
     routes_executions,
     routes_health,
@@ -26,6 +26,7 @@ from pipelinejobs.gateway.config import GatewaySettings
 from pipelinejobs.gateway.problems import Problem, install_problem_handlers
 from pipelinejobs.gateway.state import Gateway
 from pipelinejobs.gateway.tokens import TokenVerifier
+from pipelinejobs.host.bootstrap import System
 from pipelinejobs.messages.limits import Limits
 
 DESCRIPTION = """\

@@ -13,8 +13,8 @@ import secrets
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from pipelinejobs.domain.executions import utc_now
 from pipelinejobs.errors import InvalidInput
-from pipelinejobs.executions import utc_now
 from pipelinejobs.gateway.tokens import check_user
 from pipelinejobs.store.port import JSON, Store
 

@@ -18,6 +18,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header, Query, Request
 
 from pipelinejobs.actors.base import Message
+from pipelinejobs.application.submission import submit
 from pipelinejobs.errors import InvalidInput, PipelineJobsError
 from pipelinejobs.gateway.auth import NONCE_PARAMETER, Principal, actor_alias, actor_principal
 from pipelinejobs.gateway.bodies import incoming_message, read_body
@@ -25,7 +26,6 @@ from pipelinejobs.gateway.models import MessageReply, MessageResult
 from pipelinejobs.gateway.nonces import Level
 from pipelinejobs.gateway.problems import documented_problems
 from pipelinejobs.gateway.state import Gateway, gateway_of
-from pipelinejobs.submission import submit
 
 router = APIRouter(tags=["actors"])
 

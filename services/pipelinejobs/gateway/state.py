@@ -10,10 +10,10 @@ from fastapi import Request
 from pipelinejobs.messages.limits import Limits
 
 if TYPE_CHECKING:
-    from pipelinejobs.app import System
     from pipelinejobs.gateway.actors import ActorDirectory
     from pipelinejobs.gateway.auth import Authenticator
     from pipelinejobs.gateway.config import GatewaySettings
+    from pipelinejobs.host.bootstrap import System
 
 
 @dataclass(frozen=True)

@@ -15,9 +15,9 @@ from typing import Any
 
 import jwt
 
+from pipelinejobs.domain.senders import UNOWNED
 from pipelinejobs.errors import InvalidInput, TransientError, Unauthorized
 from pipelinejobs.gateway.config import GatewaySettings
-from pipelinejobs.senders import UNOWNED
 
 ISSUER = "pipelinejobs"
 HS_ALGORITHM = "HS256"

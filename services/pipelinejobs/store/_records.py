@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from pipelinejobs.domain.executions import ACCEPTED, ExecutionStatus
 from pipelinejobs.errors import InvalidInput
-from pipelinejobs.executions import ACCEPTED, ExecutionStatus
 from pipelinejobs.store._documents import check_field_name
 from pipelinejobs.store.port import JSON
 

@@ -9,8 +9,8 @@ import uuid
 from pathlib import Path
 
 import pytest
-from pipelinejobs.app import build_system
 from pipelinejobs.errors import InvalidInput, StoreUnavailable, VersionConflict
+from pipelinejobs.host.bootstrap import build_system
 from pipelinejobs.settings import Settings
 from pipelinejobs.store.factory import create_store
 from pipelinejobs.store.mongodb import MongoStore

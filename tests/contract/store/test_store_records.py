@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from pipelinejobs.domain.executions import not_accepted
 from pipelinejobs.errors import Conflict, InvalidInput, NotFound
-from pipelinejobs.executions import not_accepted
 from pipelinejobs.store.port import JSON, Store
 from store_samples import new_id
 

@@ -19,10 +19,10 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from pipelinejobs.actors.base import ActorContext, Message
-from pipelinejobs.app import System
 from pipelinejobs.bus.port import Bus, Envelope
 from pipelinejobs.errors import BusUnavailable, SchemaViolation
 from pipelinejobs.gateway import GatewaySettings, create_app, issue_token, server_for
+from pipelinejobs.host.bootstrap import System
 
 PROBLEM = "application/problem+json"
 

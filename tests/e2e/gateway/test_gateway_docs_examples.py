@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 from gateway_harness import Served, ServeGateway, assert_problem
-from pipelinejobs.actors.ledger import history_event
-from pipelinejobs.app import System
+from pipelinejobs.application.ledger import history_event
+from pipelinejobs.domain.executions import execution_id_for
 from pipelinejobs.domain.identifiers import UUIDType, file_uuid, typed_uuid
-from pipelinejobs.executions import execution_id_for
+from pipelinejobs.host.bootstrap import System
 
 CURL = {"Content-Type": "application/x-www-form-urlencoded"}
 SYSTEM = "data-sd2e-community"

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 from gateway_harness import Recorder, Served, ServeGateway, assert_problem
-from pipelinejobs.executions import execution_id_for
+from pipelinejobs.domain.executions import execution_id_for
 from pipelinejobs.gateway import GatewaySettings
 
 ACTOR = Recorder.alias

@@ -9,14 +9,14 @@ from typing import Any, cast
 import pytest
 from gateway_harness import Recorder, Served, ServeGateway, assert_problem, bus_outage
 from pipelinejobs import __version__
+from pipelinejobs.application.submission import submit
 from pipelinejobs.bus.port import Bus, Envelope
+from pipelinejobs.domain.executions import execution_id_for
 from pipelinejobs.domain.identifiers import UUIDType, typed_uuid
 from pipelinejobs.errors import NotFound
-from pipelinejobs.executions import execution_id_for
 from pipelinejobs.gateway import GatewaySettings
 from pipelinejobs.messages.pb.pipelinejobs.v1 import jobs_pb2
 from pipelinejobs.messages.protodocs import proto_from_document
-from pipelinejobs.submission import submit
 
 ACTOR = Recorder.alias
 MESSAGES = f"/actors/v2/{ACTOR}/messages"

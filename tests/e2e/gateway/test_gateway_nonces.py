@@ -9,8 +9,8 @@ from typing import Any
 from gateway_harness import Recorder, Served, assert_problem, bus_outage
 from jsonschema import Draft202012Validator
 from pipelinejobs.bus.port import Envelope
-from pipelinejobs.executions import utc_now
-from pipelinejobs.senders import UNOWNED
+from pipelinejobs.domain.executions import utc_now
+from pipelinejobs.domain.senders import UNOWNED
 
 ACTOR = Recorder.alias
 OTHER_ACTOR = "jobs-indexer"

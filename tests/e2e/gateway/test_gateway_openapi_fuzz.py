@@ -26,10 +26,10 @@ from gateway_harness import free_socket
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from hypothesis.errors import Unsatisfiable
-from pipelinejobs.actors.ledger import history_event
-from pipelinejobs.app import System, build_system
+from pipelinejobs.application.ledger import history_event
 from pipelinejobs.domain.identifiers import UUIDType, typed_uuid
 from pipelinejobs.gateway import GatewaySettings, create_app, create_nonce, issue_token, server_for
+from pipelinejobs.host.bootstrap import System, build_system
 from pipelinejobs.settings import Settings
 from schemathesis import GenerationMode, checks
 from schemathesis.core.parameters import ParameterLocation

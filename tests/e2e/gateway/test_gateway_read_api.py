@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from gateway_harness import Recorder, Served, assert_problem
-from pipelinejobs.actors.ledger import history_event
+from pipelinejobs.application.ledger import history_event
 from pipelinejobs.domain.identifiers import UUIDType, file_uuid, typed_uuid
 
 PIPELINE = typed_uuid("gateway read pipeline", UUIDType.PIPELINE)

@@ -6,9 +6,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from pipelinejobs.actors.ledger import history_event, record_pipeline_event
-from pipelinejobs.app import System
+from pipelinejobs.application.ledger import history_event, record_pipeline_event
 from pipelinejobs.domain.identifiers import pipeline_uuid
+from pipelinejobs.host.bootstrap import System
 
 DOMAIN = "sd2e.org"
 

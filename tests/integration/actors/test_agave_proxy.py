@@ -15,17 +15,17 @@ import pytest
 from pipelinejobs.actors.agave_proxy import AgaveProxy
 from pipelinejobs.actors.base import ActorContext, Message
 from pipelinejobs.actors.jobs_manager import JobsManager
-from pipelinejobs.actors.ledger import record_job_event
-from pipelinejobs.app import System
-from pipelinejobs.catalog import load_catalog
+from pipelinejobs.application.catalog import load_catalog
+from pipelinejobs.application.ledger import record_job_event
+from pipelinejobs.application.submission import submit
 from pipelinejobs.compute.port import ComputeJob, ComputeRejected, ComputeService
 from pipelinejobs.domain.archive import archive_hash_of_data, archive_hash_of_linkage, archive_path
+from pipelinejobs.domain.executions import execution_id_for, utc_now
 from pipelinejobs.domain.identifiers import typed_uuid
 from pipelinejobs.errors import InvalidInput, NonceRejected
-from pipelinejobs.executions import execution_id_for, utc_now
 from pipelinejobs.gateway import GatewaySettings, create_app, issue_token
+from pipelinejobs.host.bootstrap import System
 from pipelinejobs.storage.local import LocalStorage
-from pipelinejobs.submission import submit
 from stored_pipelines import add_pipeline as store_pipeline
 
 DOMAIN = "sd2e.org"

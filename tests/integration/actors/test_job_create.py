@@ -15,12 +15,12 @@ from typing import Any, ClassVar
 import pytest
 from pipelinejobs.actors.base import ActorContext, Message
 from pipelinejobs.actors.jobs_manager import JobsManager
-from pipelinejobs.actors.managed_jobs import handle_create
-from pipelinejobs.app import System
-from pipelinejobs.catalog import load_catalog
+from pipelinejobs.application.catalog import load_catalog
+from pipelinejobs.application.managed_jobs import handle_create
 from pipelinejobs.domain.archive import archive_path
 from pipelinejobs.domain.identifiers import job_uuid, pipeline_uuid, typed_uuid
 from pipelinejobs.errors import InvalidInput
+from pipelinejobs.host.bootstrap import System
 from pipelinejobs.storage.local import LocalStorage
 from pipelinejobs.storage.port import Storage
 from stored_pipelines import add_pipeline as store_pipeline

@@ -23,12 +23,12 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 from pipelinejobs.actors.agave_proxy import AgaveProxy
 from pipelinejobs.actors.jobs_manager import JobsManager
-from pipelinejobs.app import System
-from pipelinejobs.catalog import load_catalog
+from pipelinejobs.application.catalog import load_catalog
 from pipelinejobs.compute.port import ComputeJob, ComputeRejected, ComputeService
 from pipelinejobs.domain.archive import archive_path
 from pipelinejobs.domain.identifiers import UUIDType, typed_uuid, uuid_type
 from pipelinejobs.gateway import GatewaySettings, create_app, issue_token
+from pipelinejobs.host.bootstrap import System
 from pipelinejobs.storage.local import LocalStorage
 from stored_pipelines import add_pipeline as store_pipeline
 

@@ -9,15 +9,15 @@ from typing import Any
 
 import pytest
 from pipelinejobs.actors.base import ActorContext, Message
-from pipelinejobs.actors.filters import MAX_FILTERS
 from pipelinejobs.actors.jobs_indexer import JobsIndexer
-from pipelinejobs.actors.ledger import history_event, record_job_event
-from pipelinejobs.app import System
+from pipelinejobs.application.filters import MAX_FILTERS
+from pipelinejobs.application.ledger import history_event, record_job_event
+from pipelinejobs.application.submission import submit
+from pipelinejobs.domain.executions import execution_id_for
 from pipelinejobs.domain.identifiers import UUIDType, file_uuid, typed_uuid
-from pipelinejobs.executions import execution_id_for
+from pipelinejobs.host.bootstrap import System
 from pipelinejobs.logs import ExecutionLog
 from pipelinejobs.storage.local import LocalStorage
-from pipelinejobs.submission import submit
 
 pytestmark = pytest.mark.asyncio
 

@@ -14,14 +14,14 @@ import pytest
 from pipelinejobs.actors.base import ActorContext, Message
 from pipelinejobs.actors.jobs_indexer import JobsIndexer
 from pipelinejobs.actors.jobs_manager import JobsManager
-from pipelinejobs.actors.ledger import history_event, record_job_event
-from pipelinejobs.app import System
-from pipelinejobs.catalog import load_catalog
+from pipelinejobs.application.catalog import load_catalog
+from pipelinejobs.application.ledger import history_event, record_job_event
+from pipelinejobs.application.submission import submit
+from pipelinejobs.domain.executions import execution_id_for
 from pipelinejobs.domain.identifiers import UUIDType, pipeline_uuid, typed_uuid, uuid_type
-from pipelinejobs.executions import execution_id_for
+from pipelinejobs.host.bootstrap import System
 from pipelinejobs.storage.local import LocalStorage
 from pipelinejobs.store.port import StoredDocument
-from pipelinejobs.submission import submit
 from stored_pipelines import add_pipeline as store_pipeline
 
 WAIT_LIMIT = 30.0

@@ -9,12 +9,12 @@ import time
 from typing import Any
 
 import pytest
-from pipelinejobs.actors.ledger import record_pipeline_event
 from pipelinejobs.actors.pipelines_manager import PipelinesManager
-from pipelinejobs.app import System
+from pipelinejobs.application.ledger import record_pipeline_event
+from pipelinejobs.application.submission import submit
 from pipelinejobs.domain.identifiers import UUIDType, pipeline_uuid, uuid_type
+from pipelinejobs.host.bootstrap import System
 from pipelinejobs.store.port import StoredDocument
-from pipelinejobs.submission import submit
 
 WAIT_LIMIT = 30.0
 """Seconds to wait for a redelivery before the test fails (a guard, not a timing check)."""

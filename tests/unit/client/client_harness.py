@@ -12,11 +12,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
-from pipelinejobs.app import System
-from pipelinejobs.catalog import load_catalog
+from pipelinejobs.application.catalog import load_catalog
 from pipelinejobs.client import AsyncGateway, PipelinesClient
 from pipelinejobs.demo.content import DEMO_CATALOG
 from pipelinejobs.gateway import GatewaySettings, create_app, issue_token
+from pipelinejobs.host.bootstrap import System
 
 BASE_URL = "http://gateway.test"
 PIPELINE: dict[str, Any] = {

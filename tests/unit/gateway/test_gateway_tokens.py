@@ -8,10 +8,10 @@ import time
 
 import jwt
 import pytest
+from pipelinejobs.domain.senders import UNOWNED
 from pipelinejobs.errors import InvalidInput, Unauthorized
 from pipelinejobs.gateway import GatewaySettings, issue_token
 from pipelinejobs.gateway.tokens import ISSUER, TokenVerifier
-from pipelinejobs.senders import UNOWNED
 
 SECRET = b"k" * 32
 

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from pipelinejobs.catalog import child_type, find
+from pipelinejobs.application.catalog import child_type, find
 from pipelinejobs.errors import InvalidInput, NotFound
 from pipelinejobs.store.port import JSON, Store
 

@@ -16,18 +16,18 @@ from typing import Any, Protocol, runtime_checkable
 
 from pipelinejobs.actors.base import Actor
 from pipelinejobs.actors.runtime import Runtime
+from pipelinejobs.application.submission import submit
 from pipelinejobs.bus.factory import create_bus
 from pipelinejobs.bus.port import Bus
 from pipelinejobs.compute.port import ComputeService
+from pipelinejobs.domain.executions import ExecutionStatus
 from pipelinejobs.domain.tokens import AdminTokens, UpdateTokens
-from pipelinejobs.executions import ExecutionStatus
 from pipelinejobs.logs import configure_logging
 from pipelinejobs.secrets import ServerSecrets, load_secrets
 from pipelinejobs.settings import Settings
 from pipelinejobs.storage.port import Storage
 from pipelinejobs.store.factory import create_store
 from pipelinejobs.store.port import Store
-from pipelinejobs.submission import submit
 
 ACTOR_ALIASES = ("pipelines-manager", "jobs-manager", "jobs-indexer", "agave-proxy")
 AGAVE_PROXY = "agave-proxy"

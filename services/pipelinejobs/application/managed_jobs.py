@@ -19,9 +19,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pipelinejobs.actors.base import ActorContext, Message
-from pipelinejobs.actors.filters import compile_filters
-from pipelinejobs.actors.ledger import history_event
-from pipelinejobs.actors.linkage import linkage_parameters, resolve_linkage
+from pipelinejobs.application.filters import compile_filters
+from pipelinejobs.application.ledger import history_event
+from pipelinejobs.application.linkage import linkage_parameters, resolve_linkage
 from pipelinejobs.domain.agave_uri import AGAVE_SCHEME, parse_agave_uri, require_system_name
 from pipelinejobs.domain.archive import (
     archive_path as derived_archive_path,

@@ -10,10 +10,11 @@ from typing import Annotated, Any
 
 import typer
 
-from pipelinejobs.app import ACTOR_ALIASES
-from pipelinejobs.cli_connection import LOCAL_USER, admin_bearer_token
-from pipelinejobs.cli_output import ExitCode, fail, reports_errors
-from pipelinejobs.cli_server import (
+from pipelinejobs.cli.connection import LOCAL_USER, admin_bearer_token
+from pipelinejobs.cli.output import ExitCode, fail, reports_errors
+from pipelinejobs.gateway.tokens import DEFAULT_TOKEN_TTL
+from pipelinejobs.host.bootstrap import ACTOR_ALIASES
+from pipelinejobs.host.process import (
     Running,
     bound_settings,
     check_actor,
@@ -25,7 +26,6 @@ from pipelinejobs.cli_server import (
     server_settings,
     stop_signals,
 )
-from pipelinejobs.gateway.tokens import DEFAULT_TOKEN_TTL
 from pipelinejobs.settings import Settings
 
 HostOption = Annotated[

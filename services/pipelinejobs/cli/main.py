@@ -6,18 +6,18 @@ on RabbitMQ). Talk to it through the gateway: ``send``, ``logs``, ``pipelines``,
 ``admin-token``. ``--token`` is the Bearer token in every client command (a document's update
 token is ``--update-token``). Exit codes: 0 success, 1 refused (the reason is printed), 2 usage
 error, 3 gateway unreachable: nothing answers, what answers is not a gateway, or the gateway
-answers that its store or broker is (HTTP 5xx); see :mod:`pipelinejobs.cli_output`.
+answers that its store or broker is (HTTP 5xx); see :mod:`pipelinejobs.cli.output`.
 """
 
 from __future__ import annotations
 
 import typer
 
-from pipelinejobs.cli_actors import logs, nonce_app, send
-from pipelinejobs.cli_admin import admin_token, catalog_app, token_app
-from pipelinejobs.cli_demo import demo
-from pipelinejobs.cli_read import jobs_app, pipelines_app
-from pipelinejobs.cli_system import actor, gateway, up
+from pipelinejobs.cli.actors import logs, nonce_app, send
+from pipelinejobs.cli.admin import admin_token, catalog_app, token_app
+from pipelinejobs.cli.demo import demo
+from pipelinejobs.cli.read import jobs_app, pipelines_app
+from pipelinejobs.cli.system import actor, gateway, up
 
 app = typer.Typer(
     name="pipelinejobs",

@@ -9,8 +9,8 @@ from typing import Annotated, Any
 
 import typer
 
-from pipelinejobs.cli_connection import DEFAULT_URL, JsonOption, TokenOption, UrlOption, connect
-from pipelinejobs.cli_output import print_document, print_json, print_table, reports_errors
+from pipelinejobs.cli.connection import DEFAULT_URL, JsonOption, TokenOption, UrlOption, connect
+from pipelinejobs.cli.output import print_document, print_json, print_table, reports_errors
 from pipelinejobs.client.sync import JobsClient, PipelinesClient
 
 pipelines_app = typer.Typer(help="Pipelines: list, show, create, update, retire.")

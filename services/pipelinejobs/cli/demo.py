@@ -17,18 +17,18 @@ from typing import Annotated
 
 import typer
 
-from pipelinejobs.cli_connection import (
+from pipelinejobs.cli.connection import (
     DEFAULT_URL,
     JsonOption,
     TokenOption,
     UrlOption,
     admin_bearer_token,
 )
-from pipelinejobs.cli_connection import bearer_token as local_bearer
-from pipelinejobs.cli_output import fail, print_document, progress, reports_errors
-from pipelinejobs.cli_server import listening_socket, local_url, running_system
+from pipelinejobs.cli.connection import bearer_token as local_bearer
+from pipelinejobs.cli.output import fail, print_document, progress, reports_errors
 from pipelinejobs.client import AsyncGateway
 from pipelinejobs.demo import Walkthrough, WalkthroughFailed, run_walkthrough
+from pipelinejobs.host.process import listening_socket, local_url, running_system
 from pipelinejobs.logs import configure_logging
 from pipelinejobs.settings import Settings
 

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import unquote
 
 import re2
+
 from pipelinejobs.errors import InvalidInput, MessageTooLarge
 
 if TYPE_CHECKING:

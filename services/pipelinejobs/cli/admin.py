@@ -18,10 +18,10 @@ from typing import Annotated, Any
 
 import typer
 
-from pipelinejobs.catalog import load_catalog
-from pipelinejobs.cli_connection import JsonOption, jwt_secret, local_secrets
-from pipelinejobs.cli_output import print_json, print_table, reports_errors
-from pipelinejobs.cli_read import read_document
+from pipelinejobs.application.catalog import load_catalog
+from pipelinejobs.cli.connection import JsonOption, jwt_secret, local_secrets
+from pipelinejobs.cli.output import print_json, print_table, reports_errors
+from pipelinejobs.cli.read import read_document
 from pipelinejobs.domain.tokens import AdminTokens
 from pipelinejobs.gateway.tokens import DEFAULT_TOKEN_TTL, issue_token
 from pipelinejobs.settings import Settings

@@ -19,13 +19,13 @@ from typing import Any
 
 from pipelinejobs.bus import UnknownActor
 from pipelinejobs.bus.port import JSON_CONTENT_TYPE, Bus, Envelope
-from pipelinejobs.errors import BusUnavailable, PermanentError
-from pipelinejobs.executions import (
+from pipelinejobs.domain.executions import (
     ExecutionStatus,
     execution_id_for,
     new_execution,
     not_accepted,
 )
+from pipelinejobs.errors import BusUnavailable, PermanentError
 from pipelinejobs.store.port import Store
 
 

@@ -7,8 +7,8 @@ from typing import Annotated, Any
 
 import typer
 
-from pipelinejobs.cli_connection import DEFAULT_URL, JsonOption, TokenOption, UrlOption, connect
-from pipelinejobs.cli_output import err, fail, print_json, print_table, reports_errors
+from pipelinejobs.cli.connection import DEFAULT_URL, JsonOption, TokenOption, UrlOption, connect
+from pipelinejobs.cli.output import err, fail, print_json, print_table, reports_errors
 from pipelinejobs.client import ExecutionFailed
 from pipelinejobs.client.gateway import DEFAULT_WAIT
 from pipelinejobs.client.sync import Gateway

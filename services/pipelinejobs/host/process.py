@@ -21,10 +21,10 @@ from pathlib import Path
 
 import uvicorn
 
-from pipelinejobs.app import ACTOR_ALIASES, Lifecycle, System, build_system
 from pipelinejobs.compute.port import ComputeService
 from pipelinejobs.demo import DemoContent, install_demo
 from pipelinejobs.gateway import create_app, server_for
+from pipelinejobs.host.bootstrap import ACTOR_ALIASES, Lifecycle, System, build_system
 from pipelinejobs.settings import Settings
 
 PUBLIC_URL_VARIABLE = "PIPELINEJOBS_PUBLIC_URL"

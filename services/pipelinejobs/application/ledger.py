@@ -18,10 +18,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from pipelinejobs.domain.executions import utc_now
 from pipelinejobs.domain.identifiers import UUIDType, random_typed_uuid
 from pipelinejobs.domain.states import JobEvent, JobState, transition
 from pipelinejobs.errors import NotFound
-from pipelinejobs.executions import utc_now
 from pipelinejobs.store.port import AppendOutcome, DocumentKind, Store, StoredDocument
 
 

@@ -1,0 +1,1 @@
+"""The ``pipelinejobs`` command: one module per command group; :mod:`.main` assembles them."""
