@@ -8,9 +8,31 @@ if [[ -n "${PIPELINEJOBS_TEST_AMQP_URL:-}" ]]; then
   exit 0
 fi
 port_open() { (exec 3<>/dev/tcp/127.0.0.1/5672) 2>/dev/null; }
-if port_open && rabbitmqctl -q await_startup >/dev/null 2>&1; then
+# A listening port is not a working broker: RabbitMQ 3.10's file handle cache has been seen here
+# to queue every new connection's socket reservation for ever (0 of 832 sockets used, 87
+# pending), so TCP connects and the AMQP handshake never starts. Ask for the handshake itself.
+amqp_answers() {
+  python3 - <<'PY' 2>/dev/null
+import socket, sys
+with socket.create_connection(("127.0.0.1", 5672), timeout=5) as s:
+    s.sendall(b"AMQP\x00\x00\x09\x01")
+    sys.exit(0 if s.recv(1) == b"\x01" else 1)  # frame type 1: connection.start
+PY
+}
+healthy() { port_open && rabbitmqctl -q await_startup >/dev/null 2>&1 && amqp_answers; }
+if healthy; then
   echo "ensure-rabbitmq: broker is running"
   exit 0
+fi
+if port_open && ! amqp_answers; then
+  echo "ensure-rabbitmq: broker listens but does not answer AMQP; restarting its file handle cache"
+  rabbitmqctl -q eval 'exit(whereis(file_handle_cache), kill).' >/dev/null 2>&1 || true
+  sleep 2
+  if ! amqp_answers; then
+    echo "ensure-rabbitmq: still silent; restarting the broker application"
+    rabbitmqctl -q stop_app >/dev/null 2>&1 || true
+    rabbitmqctl -q start_app >/dev/null 2>&1 || true
+  fi
 fi
 if ! command -v rabbitmq-server >/dev/null 2>&1; then
   echo "ensure-rabbitmq: installing rabbitmq-server from Debian's packages"
@@ -21,10 +43,11 @@ if ! command -v rabbitmq-server >/dev/null 2>&1; then
 fi
 if ! port_open; then
   echo "ensure-rabbitmq: starting rabbitmq-server"
-  rabbitmq-server -detached || true
+  # As many file descriptors as the hard limit allows: each connection takes one.
+  (ulimit -n "$(ulimit -Hn)" 2>/dev/null; rabbitmq-server -detached) || true
 fi
 for _ in $(seq 1 90); do
-  if port_open && rabbitmqctl -q await_startup >/dev/null 2>&1; then
+  if healthy; then
     echo "ensure-rabbitmq: broker is up"
     exit 0
   fi
