@@ -39,9 +39,11 @@ from pipelinejobs.application.managed_jobs import (
     may_reveal_token,
 )
 from pipelinejobs.compute.port import ComputeRejected, ComputeService
+from pipelinejobs.domain.actors import AGAVE_PROXY, JOBS_MANAGER
 from pipelinejobs.domain.archive import session_name
 from pipelinejobs.domain.executions import utc_now
 from pipelinejobs.domain.identifiers import UUIDType, typed_uuid
+from pipelinejobs.domain.nonces import NONCE_PREFIX, UNLIMITED, Level, nonce_record
 from pipelinejobs.domain.senders import sender_user
 from pipelinejobs.domain.states import JobEvent, JobState
 from pipelinejobs.domain.tokens import UpdateTokens
@@ -59,18 +61,14 @@ from pipelinejobs.storage.port import Storage
 from pipelinejobs.store.port import JSON, Store, StoredDocument
 
 LAUNCH_SCHEMA = "agave_pipelinejob"
-JOBS_MANAGER = "jobs-manager"
-EXECUTE_LEVEL = 2
-UNLIMITED_USES = -1
 DEFAULT_PROCESSING_LEVEL = "1"
 PIPELINE_PAGE = 100
-CALLBACK_NONCE_PREFIX = "PJ_"
 
 
 class AgaveProxy:
     """Launches compute jobs as managed PipelineJobs (alias ``agave-proxy``)."""
 
-    alias: ClassVar[str] = "agave-proxy"
+    alias: ClassVar[str] = AGAVE_PROXY
 
     def __init__(
         self,
@@ -279,7 +277,7 @@ def callback_nonce_id(update_tokens: UpdateTokens, job_uuid: str, *, domain: str
         )
         for half in (1, 2)
     )
-    return CALLBACK_NONCE_PREFIX + "".join(halves)
+    return NONCE_PREFIX + "".join(halves)
 
 
 async def ensure_callback_nonce(ctx: ActorContext, job: CreatedJob, owner: str | None) -> str:
@@ -295,20 +293,16 @@ async def ensure_callback_nonce(ctx: ActorContext, job: CreatedJob, owner: str |
         # Conflict: a concurrent delivery of the same launch saved it first.
         with contextlib.suppress(Conflict):
             await ctx.store.save_nonce(
-                {
-                    "id": nonce_id,
-                    "actor": JOBS_MANAGER,
-                    "level": EXECUTE_LEVEL,
-                    "max_uses": UNLIMITED_USES,
-                    "remaining_uses": UNLIMITED_USES,
-                    "current_uses": 0,
-                    "expires_at": None,
-                    "owner": owner,
-                    "description": f"compute-service callbacks of job {job.uuid} "
-                    "(created by agave-proxy)",
-                    "create_time": utc_now(),
-                    "last_use_time": None,
-                }
+                nonce_record(
+                    nonce_id=nonce_id,
+                    actor=JOBS_MANAGER,
+                    level=Level.EXECUTE,
+                    max_uses=UNLIMITED,
+                    owner=owner,
+                    description=f"compute-service callbacks of job {job.uuid} "
+                    f"(created by {AGAVE_PROXY})",
+                    create_time=utc_now(),
+                )
             )
     return nonce_id
 

@@ -35,6 +35,7 @@ from pipelinejobs.application.authorization import authorize, require_admin
 from pipelinejobs.application.filters import compile_filters, filters_from_parameter
 from pipelinejobs.application.ledger import load, record_job_event
 from pipelinejobs.application.managed_jobs import checked_archive_patterns, handle_create
+from pipelinejobs.domain.actors import JOBS_INDEXER, JOBS_MANAGER
 from pipelinejobs.domain.compute_status import event_for_status
 from pipelinejobs.domain.identifiers import UUIDType, require_uuid
 from pipelinejobs.domain.states import ADMIN_EVENTS, AGENT_ONLY_EVENTS, JobEvent, JobState
@@ -46,7 +47,6 @@ from pipelinejobs.store.port import JSON, StoredDocument
 EVENT_SCHEMA = "pipelinejob_manager_event"
 CALLBACK_SCHEMA = "agave_job_callback"
 INDEX_SCHEMA = "pipelinejob_index"
-JOBS_INDEXER = "jobs-indexer"
 INDEXER_EVENTS = frozenset({JobEvent.INDEX.value, JobEvent.INDEXED.value})
 CALLBACK_PRIVATE_FIELDS = ("_links", "retries", "localId")
 """Fields of a compute job record left out of the ``run`` event's data."""
@@ -79,7 +79,7 @@ class EventRequest:
 class JobsManager:
     """Applies job events (alias ``jobs-manager``)."""
 
-    alias: ClassVar[str] = "jobs-manager"
+    alias: ClassVar[str] = JOBS_MANAGER
 
     def __init__(self, storage: Storage) -> None:
         self.storage = storage
