@@ -17,7 +17,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parents[2] / "integration" / "compute"))
 
 from compute_backends import AgaveBackend, ComputeBackend, LocalBackend
-from notification_receiver import NotificationReceiver
+from notification_receiver import receiver
 
 
 @pytest.fixture(params=["agave", "local"])
@@ -32,9 +32,4 @@ async def compute(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
     await backend.close()
 
 
-@pytest.fixture
-async def receiver() -> AsyncIterator[NotificationReceiver]:
-    receiver = NotificationReceiver()
-    await receiver.start()
-    yield receiver
-    await receiver.stop()
+__all__ = ["receiver"]
