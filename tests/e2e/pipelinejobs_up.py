@@ -171,7 +171,7 @@ def _ready(url: str) -> bool:
 def delete_namespace(namespace: str) -> None:
     """Remove a test's RabbitMQ queues and exchanges."""
     from pipelinejobs.bus.rabbitmq import RabbitMQBus
-    from pipelinejobs.host.bootstrap import ACTOR_ALIASES
+    from pipelinejobs.domain.actors import ACTOR_ALIASES
 
     asyncio.run(RabbitMQBus(AMQP_URL, namespace=namespace, actors=ACTOR_ALIASES).delete_topology())
 

@@ -57,6 +57,7 @@ COMMANDS = [
     "catalog",
     "token",
     "admin-token",
+    "dead-letters",
 ]
 SUBCOMMANDS = {
     "pipelines": ["list", "show", "create", "update", "retire"],
@@ -64,6 +65,7 @@ SUBCOMMANDS = {
     "nonce": ["create", "list", "delete"],
     "catalog": ["load"],
     "token": ["issue"],
+    "dead-letters": ["list"],
 }
 PIPELINE = {
     "name": "CLI pipeline",
@@ -534,6 +536,36 @@ def test_nonce_create_list_use_and_delete(cli: CliRunner, up: UpProcess) -> None
     assert [n["remainingUses"] for n in listed if n["id"] == nonce] == [2]
     assert deleted.exit_code == 0
     assert nonce not in [n["id"] for n in after]
+
+
+# -- dead letters -------------------------------------------------------------------------------
+def test_dead_letters_list_shows_a_refused_message_with_its_reason(cli: CliRunner) -> None:
+    doomed = {**PIPELINE, "components": [{"id": "cli-dead-letter"}]}
+    assert run(cli, "send", "pipelines-manager", "-m", json.dumps(doomed), "--wait").exit_code == 0
+    refused = run(cli, "send", "pipelines-manager", "-m", json.dumps(doomed), "--wait")
+    assert refused.exit_code == 1
+
+    listed = as_json(
+        run(
+            cli, "dead-letters", "list", "--actor", "pipelines-manager", "--limit", "1000", "--json"
+        )
+    )
+    table = run(cli, "dead-letters", "list")
+
+    [letter] = [d for d in listed if json.loads(d["body"]) == doomed]
+    assert letter["actor"] == "pipelines-manager"
+    assert "already exists" in letter["reason"]
+    assert table.exit_code == 0, table.output
+    assert letter["messageId"] in table.stdout
+
+
+def test_dead_letters_list_is_for_admins(cli: CliRunner) -> None:
+    token = run(cli, "token", "issue", "--user", "bob", "--ttl", "600").stdout.strip()
+
+    result = run(cli, "dead-letters", "list", "--token", token)
+
+    assert result.exit_code == 1
+    assert "only an admin may list them" in result.output
 
 
 # -- demo ---------------------------------------------------------------------------------------

@@ -13,6 +13,13 @@ So the job, its archive path and token exist before the compute service is asked
 with no round trip through the jobs-manager's queue; a callback that is applied before ``run``
 is recorded wins (see ``_record``).
 
+A cancel request (``{"action": "cancel", "uuid", "token", "job_id"}``, which the jobs-manager
+sends when a launched job fails or is reset) stops that compute job through the compute port.
+It needs the job's update token (or an admin token) and names a compute job the job's own
+``run`` events recorded; cancelling a compute job that has already ended changes nothing, so a
+redelivered request is harmless. A compute service that refuses (it does not know the job, say)
+makes the execution ERROR with its reason, and the request is dead-lettered.
+
 Exactly-once effect under redelivery: the job is created with message id ``<mid>:create`` and
 ``run``/``fail`` are recorded with ``<mid>:run``/``<mid>:fail``, so a redelivered launch whose
 outcome is recorded answers from the stored job and never submits again. The one window left is
@@ -29,8 +36,9 @@ from typing import Any, ClassVar
 from urllib.parse import quote
 
 from pipelinejobs.actors.base import ActorContext, Message
+from pipelinejobs.application.authorization import authorize
 from pipelinejobs.application.filters import compile_filters
-from pipelinejobs.application.ledger import Recorded, record_job_event
+from pipelinejobs.application.ledger import Recorded, load, record_job_event
 from pipelinejobs.application.linkage import linkage_parameters
 from pipelinejobs.application.managed_jobs import (
     PIPELINE_ACTIVE,
@@ -39,9 +47,18 @@ from pipelinejobs.application.managed_jobs import (
     may_reveal_token,
 )
 from pipelinejobs.compute.port import ComputeRejected, ComputeService
+from pipelinejobs.domain.actors import AGAVE_PROXY, JOBS_MANAGER
 from pipelinejobs.domain.archive import session_name
 from pipelinejobs.domain.executions import utc_now
 from pipelinejobs.domain.identifiers import UUIDType, typed_uuid
+from pipelinejobs.domain.launches import (
+    CANCEL_ACTION,
+    checked_cancel_request,
+    launched_as,
+    launched_ids,
+    run_data,
+)
+from pipelinejobs.domain.nonces import NONCE_PREFIX, UNLIMITED, Level, nonce_record
 from pipelinejobs.domain.senders import sender_user
 from pipelinejobs.domain.states import JobEvent, JobState
 from pipelinejobs.domain.tokens import UpdateTokens
@@ -59,18 +76,14 @@ from pipelinejobs.storage.port import Storage
 from pipelinejobs.store.port import JSON, Store, StoredDocument
 
 LAUNCH_SCHEMA = "agave_pipelinejob"
-JOBS_MANAGER = "jobs-manager"
-EXECUTE_LEVEL = 2
-UNLIMITED_USES = -1
 DEFAULT_PROCESSING_LEVEL = "1"
 PIPELINE_PAGE = 100
-CALLBACK_NONCE_PREFIX = "PJ_"
 
 
 class AgaveProxy:
     """Launches compute jobs as managed PipelineJobs (alias ``agave-proxy``)."""
 
-    alias: ClassVar[str] = "agave-proxy"
+    alias: ClassVar[str] = AGAVE_PROXY
 
     def __init__(
         self,
@@ -85,19 +98,19 @@ class AgaveProxy:
 
     def check(self, message: Message) -> None:
         """What the gateway checks before accepting the message (HTTP 422 instead of ERROR)."""
+        if message.document.get("action") == CANCEL_ACTION:
+            checked_cancel_request(message.document)
+            return
         registry().validate(message.document, LAUNCH_SCHEMA)
         _checked_job_definition(message.document["job_definition"])
         compile_filters(message.document.get("index_patterns"), field="index_patterns")
 
     async def handle(self, message: Message, ctx: ActorContext) -> Mapping[str, Any] | None:
         document = message.document
+        if document.get("action") == CANCEL_ACTION:
+            return await self._cancel(message, ctx)
         registry().validate(document, LAUNCH_SCHEMA)
-        compute = self.compute
-        if compute is None:
-            raise PermanentError(
-                "no compute service configured; this agave-proxy cannot launch jobs (configure "
-                "a compute service, e.g. the local execution system)"
-            )
+        compute = self._compute("launch")
         job_definition = _checked_job_definition(document["job_definition"])
         compile_filters(document.get("index_patterns"), field="index_patterns")
         app_id = job_definition["appId"]
@@ -113,6 +126,36 @@ class AgaveProxy:
                 "Created job {uuid} with update token {token}", uuid=job.uuid, token=job.token
             )
         return await self._launch(message, ctx, compute, job, job_definition)
+
+    def _compute(self, what: str) -> ComputeService:
+        if self.compute is None:
+            raise PermanentError(
+                f"no compute service configured; this agave-proxy cannot {what} jobs "
+                "(configure a compute service, e.g. the local execution system)"
+            )
+        return self.compute
+
+    async def _cancel(self, message: Message, ctx: ActorContext) -> dict[str, Any]:
+        """Stop the compute job of a managed job (see the module docstring)."""
+        uuid, token, job_id = checked_cancel_request(message.document)
+        compute = self._compute("cancel")
+        authorize(ctx, uuid, token, noun="job")
+        history = (await load(ctx.store, "jobs", uuid)).body.get("history", [])
+        launched = launched_ids(history)
+        if job_id not in launched:
+            raise InvalidInput(
+                f"compute job {job_id!r} was not launched for job {uuid}; its run events name "
+                f"{', '.join(launched) or 'no compute job'}"
+            )
+        await compute.cancel(job_id)
+        status = (await compute.status(job_id)).status
+        ctx.log.info(
+            "Cancelled compute job {id} of job {uuid}; it is {status}",
+            id=job_id,
+            uuid=uuid,
+            status=status,
+        )
+        return {"uuid": uuid, "job_id": job_id, "compute_status": status}
 
     async def _create_job(
         self, message: Message, ctx: ActorContext, pipeline_uuid: str, job_definition: JSON
@@ -164,11 +207,7 @@ class AgaveProxy:
             await _record(ctx, job.uuid, JobEvent.FAIL, {"error": reason}, fail_id)
             raise PermanentError(f"job {job.uuid} failed to launch: {reason}") from exc
         await _record(
-            ctx,
-            job.uuid,
-            JobEvent.RUN,
-            {"job_link": compute_job.link, "job_id": compute_job.id},
-            run_id,
+            ctx, job.uuid, JobEvent.RUN, run_data(compute_job.id, compute_job.link), run_id
         )
         ctx.log.info("Launched job {uuid} as compute job {id}", uuid=job.uuid, id=compute_job.id)
         return self._reply(ctx, job, nonce, compute_job.id, compute_job.link)
@@ -186,7 +225,7 @@ class AgaveProxy:
             raise PermanentError(f"job {job.uuid} failed to launch: {_failure_reason(stored)}")
         if stored.consumed(run_id):
             nonce = await ensure_callback_nonce(ctx, job, sender_user(message.sender))
-            return self._reply(ctx, job, nonce, *_launched_as(stored))
+            return self._reply(ctx, job, nonce, *launched_as(stored.body.get("history", [])))
         if not job.created:
             _require_relaunchable(job, message.sender)
             return None
@@ -279,7 +318,7 @@ def callback_nonce_id(update_tokens: UpdateTokens, job_uuid: str, *, domain: str
         )
         for half in (1, 2)
     )
-    return CALLBACK_NONCE_PREFIX + "".join(halves)
+    return NONCE_PREFIX + "".join(halves)
 
 
 async def ensure_callback_nonce(ctx: ActorContext, job: CreatedJob, owner: str | None) -> str:
@@ -295,20 +334,16 @@ async def ensure_callback_nonce(ctx: ActorContext, job: CreatedJob, owner: str |
         # Conflict: a concurrent delivery of the same launch saved it first.
         with contextlib.suppress(Conflict):
             await ctx.store.save_nonce(
-                {
-                    "id": nonce_id,
-                    "actor": JOBS_MANAGER,
-                    "level": EXECUTE_LEVEL,
-                    "max_uses": UNLIMITED_USES,
-                    "remaining_uses": UNLIMITED_USES,
-                    "current_uses": 0,
-                    "expires_at": None,
-                    "owner": owner,
-                    "description": f"compute-service callbacks of job {job.uuid} "
-                    "(created by agave-proxy)",
-                    "create_time": utc_now(),
-                    "last_use_time": None,
-                }
+                nonce_record(
+                    nonce_id=nonce_id,
+                    actor=JOBS_MANAGER,
+                    level=Level.EXECUTE,
+                    max_uses=UNLIMITED,
+                    owner=owner,
+                    description=f"compute-service callbacks of job {job.uuid} "
+                    f"(created by {AGAVE_PROXY})",
+                    create_time=utc_now(),
+                )
             )
     return nonce_id
 
@@ -411,15 +446,6 @@ async def _record(
             )
             return None
     raise VersionConflict(f"job {job_uuid}: gave up recording {event.value} after lost races")
-
-
-def _launched_as(job: StoredDocument) -> tuple[str | None, str | None]:
-    """The compute job id and link recorded by the launch's ``run`` event."""
-    for event in reversed(job.body.get("history", [])):
-        data = event.get("data") or {}
-        if event.get("name") == JobEvent.RUN and "job_id" in data:
-            return data.get("job_id"), data.get("job_link")
-    return None, None
 
 
 def _failure_reason(job: StoredDocument) -> str:

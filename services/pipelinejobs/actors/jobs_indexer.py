@@ -25,6 +25,7 @@ from pipelinejobs.actors.base import ActorContext, Message
 from pipelinejobs.application.authorization import authorize
 from pipelinejobs.application.filters import compile_filters, filters_from_parameter
 from pipelinejobs.application.ledger import load, record_job_event
+from pipelinejobs.domain.actors import JOBS_INDEXER
 from pipelinejobs.domain.archive import normalize_archive_path
 from pipelinejobs.domain.filetypes import infer_filetype
 from pipelinejobs.domain.identifiers import UUIDType, file_uuid, require_uuid
@@ -47,7 +48,7 @@ _URL_FIELDS = ("uuid", "token", "level")
 class JobsIndexer:
     """Indexes job outputs: ``index`` and ``indexed``."""
 
-    alias: ClassVar[str] = "jobs-indexer"
+    alias: ClassVar[str] = JOBS_INDEXER
 
     def __init__(self, storage: Storage) -> None:
         self.storage = storage

@@ -21,6 +21,12 @@ recorded is answered as the first delivery was (follow-ups published again) with
 again, since its admin token may have expired meanwhile. ``index`` and ``indexed`` are forwarded
 to the jobs-indexer, which applies them. After ``finish``, a job with archive patterns is indexed
 automatically with its first pattern (when ``settings.auto_index``).
+
+After ``fail`` or ``reset`` (a user's ``cancel`` is a ``fail``) of a job that a launch recorded
+a compute job for, the jobs-manager asks the agave-proxy to cancel that compute job, and says so
+in its reply (``cancelling``: the compute job id). Not after a ``fail`` that a compute-service
+callback reported: the compute job ended by itself then. Cancelling an ended compute job changes
+nothing, so a redelivered event asking again is harmless.
 """
 
 from __future__ import annotations
@@ -35,8 +41,10 @@ from pipelinejobs.application.authorization import authorize, require_admin
 from pipelinejobs.application.filters import compile_filters, filters_from_parameter
 from pipelinejobs.application.ledger import load, record_job_event
 from pipelinejobs.application.managed_jobs import checked_archive_patterns, handle_create
+from pipelinejobs.domain.actors import AGAVE_PROXY, JOBS_INDEXER, JOBS_MANAGER
 from pipelinejobs.domain.compute_status import event_for_status
 from pipelinejobs.domain.identifiers import UUIDType, require_uuid
+from pipelinejobs.domain.launches import CANCELLING_EVENTS, cancel_request, launched_as
 from pipelinejobs.domain.states import ADMIN_EVENTS, AGENT_ONLY_EVENTS, JobEvent, JobState
 from pipelinejobs.errors import InvalidInput, SchemaViolation, Unauthorized
 from pipelinejobs.messages.schemas import registry
@@ -46,7 +54,6 @@ from pipelinejobs.store.port import JSON, StoredDocument
 EVENT_SCHEMA = "pipelinejob_manager_event"
 CALLBACK_SCHEMA = "agave_job_callback"
 INDEX_SCHEMA = "pipelinejob_index"
-JOBS_INDEXER = "jobs-indexer"
 INDEXER_EVENTS = frozenset({JobEvent.INDEX.value, JobEvent.INDEXED.value})
 CALLBACK_PRIVATE_FIELDS = ("_links", "retries", "localId")
 """Fields of a compute job record left out of the ``run`` event's data."""
@@ -55,6 +62,7 @@ CLEARABLE_PREFIXES = ("/products/v2", "/sample/tacc-cloud")
 job outputs live. Any other path (an agent may choose any absolute one) may hold data that is
 not the job's, or other jobs' outputs; its reset is recorded and the path left as is, with a
 warning in the execution log and ``archive_path_emptied: false`` in the reply."""
+CALLBACK_FORM = "compute callback"
 _CLEARABLE_SEGMENTS = tuple(tuple(prefix.strip("/").split("/")) for prefix in CLEARABLE_PREFIXES)
 ACCEPTED_FORMS = (
     'a JSON event {"uuid": "107...", "name": "finish", "token": "..."} '
@@ -79,7 +87,7 @@ class EventRequest:
 class JobsManager:
     """Applies job events (alias ``jobs-manager``)."""
 
-    alias: ClassVar[str] = "jobs-manager"
+    alias: ClassVar[str] = JOBS_MANAGER
 
     def __init__(self, storage: Storage) -> None:
         self.storage = storage
@@ -167,6 +175,10 @@ class JobsManager:
             )
         if event == JobEvent.FINISH:
             _index_automatically(uuid, job, ctx)
+        if event in CANCELLING_EVENTS and request.form != CALLBACK_FORM:
+            cancelling = _cancel_compute_job(uuid, job, ctx)
+            if cancelling is not None:
+                reply["cancelling"] = cancelling
         return reply
 
     async def _forward(
@@ -271,6 +283,20 @@ def _index_automatically(uuid: str, job: Mapping[str, Any], ctx: ActorContext) -
     )
 
 
+def _cancel_compute_job(uuid: str, job: Mapping[str, Any], ctx: ActorContext) -> str | None:
+    """Ask the agave-proxy to cancel the compute job the job's latest launch recorded; its id,
+    or None when the job was never launched on a compute service."""
+    job_id, _ = launched_as(job.get("history", []))
+    if job_id is None:
+        return None
+    request = cancel_request(uuid, ctx.update_tokens.issue(uuid), job_id)
+    ctx.send(AGAVE_PROXY, request, partition_key=uuid)
+    ctx.log.info(
+        "Job {uuid}: asked the agave-proxy to cancel its compute job {id}", uuid=uuid, id=job_id
+    )
+    return job_id
+
+
 def event_request(message: Message) -> EventRequest:
     """The event a message asks for: the first form of the module docstring it fits."""
     document = message.document
@@ -337,7 +363,7 @@ def callback_request(message: Message) -> EventRequest:
             or url_value(message, "note")
         )
         data = {"status": status, "description": description}
-    return EventRequest(uuid, event, url_value(message, "token"), data, "compute callback")
+    return EventRequest(uuid, event, url_value(message, "token"), data, CALLBACK_FORM)
 
 
 def url_request(message: Message) -> EventRequest:

@@ -29,6 +29,7 @@ from pipelinejobs.actors.base import ActorContext, Message
 from pipelinejobs.actors.message_forms import completed
 from pipelinejobs.application.authorization import Authority, authorize
 from pipelinejobs.application.ledger import history_event, load, record_pipeline_event
+from pipelinejobs.domain.actors import PIPELINES_MANAGER
 from pipelinejobs.domain.canonical import canonical_json
 from pipelinejobs.domain.identifiers import UUIDType, pipeline_uuid, require_uuid
 from pipelinejobs.errors import Conflict, InvalidInput, Unauthorized
@@ -87,7 +88,7 @@ Request = Create | Update | Retire
 class PipelinesManager:
     """Registers pipelines and manages their life (alias ``pipelines-manager``)."""
 
-    alias: ClassVar[str] = "pipelines-manager"
+    alias: ClassVar[str] = PIPELINES_MANAGER
 
     def check(self, message: Message) -> None:
         """What the gateway checks before accepting the message (HTTP 422 instead of ERROR)."""

@@ -238,17 +238,7 @@ class _Plan:
                     f"UUID of its {kind.parent_field})"
                 )
             return []
-        values = [value] if isinstance(value, str) else value
-        if (
-            not isinstance(values, list)
-            or not values
-            or not all(isinstance(item, str) and item for item in values)
-        ):
-            raise InvalidInput(
-                f"{where} ({text_id}): {kind.parent_field!r} must be a text id or UUID, "
-                f"or a non-empty list of them, not {value!r}"
-            )
-        return list(values)
+        return references(value, f"{where} ({text_id}): {kind.parent_field!r}")
 
     async def _check_not_taken(self, pending: _Pending) -> None:
         """A text id already naming another record (e.g. another type) cannot be reused."""
@@ -279,6 +269,21 @@ class _Plan:
             )
             return None
         return str(record["uuid"])
+
+
+def references(value: Any, field: str) -> list[str]:
+    """A reference to catalog records as a list: one text id or typed UUID, or a non-empty
+    list of them (a job's linkage parameters and a record's parents both take either)."""
+    values = [value] if isinstance(value, str) else value
+    if (
+        not isinstance(values, list)
+        or not values
+        or not all(isinstance(item, str) and item for item in values)
+    ):
+        raise InvalidInput(
+            f"{field} must be a text id or typed UUID, or a non-empty list of them, not {value!r}"
+        )
+    return list(values)
 
 
 def looks_like_uuid(value: str) -> bool:

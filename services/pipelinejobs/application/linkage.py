@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from pipelinejobs.application.catalog import child_type, find
+from pipelinejobs.application.catalog import child_type, find, references
 from pipelinejobs.errors import InvalidInput, NotFound
 from pipelinejobs.store.port import JSON, Store
 
@@ -106,15 +106,7 @@ def _uuids(records: list[JSON]) -> list[str]:
 
 
 def _values(name: str, value: Any) -> list[str]:
-    values = [value] if isinstance(value, str) else value
-    if (
-        not isinstance(values, list)
-        or not values
-        or not all(isinstance(item, str) and item for item in values)
-    ):
-        raise InvalidInput(
-            f"{name} must be a text id or typed UUID, or a non-empty list of them, not {value!r}"
-        )
+    values = references(value, name)
     if len(values) > MAX_LINKED_IDS:
         raise InvalidInput(f"{name} lists {len(values)} ids; at most {MAX_LINKED_IDS} are accepted")
     return list(dict.fromkeys(values))

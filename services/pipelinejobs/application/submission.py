@@ -17,8 +17,7 @@ import uuid as uuidlib
 from collections.abc import Mapping
 from typing import Any
 
-from pipelinejobs.bus import UnknownActor
-from pipelinejobs.bus.port import JSON_CONTENT_TYPE, Bus, Envelope
+from pipelinejobs.bus.port import JSON_CONTENT_TYPE, Bus, Envelope, UnknownActor
 from pipelinejobs.domain.executions import (
     ExecutionStatus,
     execution_id_for,

@@ -1,6 +1,13 @@
 """The bus port and its adapters (in-process embedded, RabbitMQ distributed)."""
 
-from pipelinejobs.bus._envelopes import UnknownActor
-from pipelinejobs.bus.port import Bus, DeadLetter, Delivery, Envelope, Handler, Subscription
+from pipelinejobs.bus.port import (
+    Bus,
+    DeadLetter,
+    Delivery,
+    Envelope,
+    Handler,
+    Subscription,
+    UnknownActor,
+)
 
 __all__ = ["Bus", "DeadLetter", "Delivery", "Envelope", "Handler", "Subscription", "UnknownActor"]

@@ -10,30 +10,11 @@ import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
 
-from pipelinejobs.bus.port import Envelope
-from pipelinejobs.errors import InvalidInput, NotFound
-
-SYSTEM_ACTORS: tuple[str, ...] = (
-    "pipelines-manager",
-    "jobs-manager",
-    "jobs-indexer",
-    "agave-proxy",
-)
-"""The actor aliases of pipelinejobs: the queues a bus declares unless told otherwise."""
+from pipelinejobs.bus.port import Envelope, UnknownActor
+from pipelinejobs.errors import InvalidInput
 
 RESERVED_HEADER_PREFIXES: tuple[str, ...] = ("x-", "pipelinejobs-")
 """Header names the bus and the broker use for themselves (attempt, context, death reasons)."""
-
-
-class UnknownActor(NotFound):
-    """A message addressed to an actor the bus has no queue for."""
-
-    def __init__(self, actor: str, known: Iterable[str]) -> None:
-        self.actor = actor
-        self.known = sorted(known)
-        super().__init__(
-            f"actor {actor!r} has no queue on this bus; known actors: {', '.join(self.known)}"
-        )
 
 
 def check_actors(actors: Sequence[str]) -> tuple[str, ...]:

@@ -34,7 +34,7 @@ from aio_pika.exceptions import MessageProcessError
 from pipelinejobs.bus._amqp_codec import from_message
 from pipelinejobs.bus._rabbitmq_members import Membership
 from pipelinejobs.bus._rabbitmq_publisher import BROKER_ERRORS, ConfirmedPublisher
-from pipelinejobs.bus._settlement import Settlement, redelivery_delay
+from pipelinejobs.bus._settlement import Settlement, redelivery_delay, retry_in_place
 from pipelinejobs.bus._topology import Topology
 from pipelinejobs.bus.port import Envelope, Handler
 from pipelinejobs.errors import BusUnavailable, InvalidInput
@@ -92,16 +92,8 @@ class RabbitDelivery:
 
     async def retry_later(self, delay: float, reason: str) -> None:
         """Settled here; the consumer hands the same message over again after ``delay``."""
-        self._settlement.begin("retry_later")
-        self.retry_delay = max(0.0, delay)
-        self._settlement.done()
-        _log.info(
-            "delivery retried in place",
-            actor=self._envelope.actor,
-            message_id=self._envelope.message_id,
-            attempt=self._attempt,
-            delay=delay,
-            reason=reason,
+        self.retry_delay = retry_in_place(
+            self._settlement, self._envelope, self._attempt, delay, reason, _log
         )
 
     async def dead_letter(self, reason: str) -> None:

@@ -16,9 +16,9 @@ from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractMessage
 from aio_pika.exceptions import CONNECTION_EXCEPTIONS, PublishError
 
 from pipelinejobs.bus._amqp_codec import DEATH_REASON_HEADER, to_message
-from pipelinejobs.bus._envelopes import UnknownActor, partition_for
+from pipelinejobs.bus._envelopes import partition_for
 from pipelinejobs.bus._topology import Topology
-from pipelinejobs.bus.port import Envelope
+from pipelinejobs.bus.port import Envelope, UnknownActor
 from pipelinejobs.errors import BusUnavailable
 
 BROKER_ERRORS: tuple[type[BaseException], ...] = (*CONNECTION_EXCEPTIONS, TimeoutError)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from enum import Enum
+from typing import Any
 
+from pipelinejobs.bus.port import Envelope
 from pipelinejobs.errors import Conflict
 
 REDELIVERY_FIRST_DELAY = 0.05
@@ -49,6 +51,25 @@ class Settlement:
 
     def done(self) -> None:
         self._state = _State.SETTLED
+
+
+def retry_in_place(
+    settlement: Settlement, envelope: Envelope, attempt: int, delay: float, reason: str, log: Any
+) -> float:
+    """Settle a delivery by ``retry_later``; return the pause after which the adapter hands
+    the same envelope over again, in its place (so a retry never reorders its key)."""
+    settlement.begin("retry_later")
+    pause = max(0.0, delay)
+    settlement.done()
+    log.info(
+        "delivery retried in place",
+        actor=envelope.actor,
+        message_id=envelope.message_id,
+        attempt=attempt,
+        delay=delay,
+        reason=reason,
+    )
+    return pause
 
 
 def redelivery_delay(failures: int) -> float:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from pipelinejobs.bus._envelopes import SYSTEM_ACTORS
 from pipelinejobs.bus.port import Bus
+from pipelinejobs.domain.actors import ACTOR_ALIASES
 
 
 def create_bus(
@@ -13,7 +13,7 @@ def create_bus(
     *,
     partitions: int = 8,
     namespace: str = "pipelinejobs",
-    actors: Sequence[str] = SYSTEM_ACTORS,
+    actors: Sequence[str] = ACTOR_ALIASES,
     balance_interval: float | None = 2.0,
 ) -> Bus:
     """A bus, not started yet: call ``await bus.start()`` before using it.

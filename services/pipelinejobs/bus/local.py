@@ -24,7 +24,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from pipelinejobs.bus._envelopes import (
-    SYSTEM_ACTORS,
     check_actor,
     check_actors,
     check_envelopes,
@@ -33,8 +32,9 @@ from pipelinejobs.bus._envelopes import (
     detached,
     partition_for,
 )
-from pipelinejobs.bus._settlement import Settlement, redelivery_delay
+from pipelinejobs.bus._settlement import Settlement, redelivery_delay, retry_in_place
 from pipelinejobs.bus.port import Bus, DeadLetter, Envelope, Handler, Subscription
+from pipelinejobs.domain.actors import ACTOR_ALIASES
 from pipelinejobs.errors import BusUnavailable
 from pipelinejobs.logs import process_logger
 
@@ -125,16 +125,8 @@ class _LocalDelivery:
 
     async def retry_later(self, delay: float, reason: str) -> None:
         """Settled here; the worker hands the same envelope over again after ``delay``."""
-        self._settlement.begin("retry_later")
-        self.retry_delay = max(0.0, delay)
-        self._settlement.done()
-        _log.info(
-            "delivery retried in place",
-            actor=self.envelope.actor,
-            message_id=self.envelope.message_id,
-            attempt=self.attempt,
-            delay=delay,
-            reason=reason,
+        self.retry_delay = retry_in_place(
+            self._settlement, self.envelope, self.attempt, delay, reason, _log
         )
 
     async def dead_letter(self, reason: str) -> None:
@@ -228,7 +220,7 @@ class LocalSubscription:
 class LocalBus(Bus):
     """In-process bus for one process (embedded mode); see the module docstring for its limits."""
 
-    def __init__(self, *, partitions: int = 8, actors: Sequence[str] = SYSTEM_ACTORS) -> None:
+    def __init__(self, *, partitions: int = 8, actors: Sequence[str] = ACTOR_ALIASES) -> None:
         self.partitions = check_partitions(partitions)
         self._actors = check_actors(actors)
         self._queues = {actor: [_Partition() for _ in range(partitions)] for actor in self.actors}

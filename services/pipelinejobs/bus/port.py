@@ -25,9 +25,11 @@ Semantics every adapter keeps (the bus contract suite checks them on each):
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
+
+from pipelinejobs.errors import NotFound
 
 JSON_CONTENT_TYPE = "application/json"
 PROTOBUF_CONTENT_TYPE = "application/x-protobuf"
@@ -50,6 +52,18 @@ class Envelope:
     partition_key: str | None = None
     context: Mapping[str, str] = field(default_factory=dict)
     headers: Mapping[str, str] = field(default_factory=dict)
+
+
+class UnknownActor(NotFound):
+    """A message addressed to an actor the bus has no queue for (every adapter refuses it so,
+    naming the actors it knows)."""
+
+    def __init__(self, actor: str, known: Iterable[str]) -> None:
+        self.actor = actor
+        self.known = sorted(known)
+        super().__init__(
+            f"actor {actor!r} has no queue on this bus; known actors: {', '.join(self.known)}"
+        )
 
 
 @dataclass(frozen=True)

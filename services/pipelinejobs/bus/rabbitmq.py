@@ -26,7 +26,6 @@ from aio_pika.exceptions import ChannelPreconditionFailed
 
 from pipelinejobs.bus._amqp_codec import death_reason, from_message
 from pipelinejobs.bus._envelopes import (
-    SYSTEM_ACTORS,
     check_actor,
     check_actors,
     check_envelopes,
@@ -37,6 +36,7 @@ from pipelinejobs.bus._rabbitmq_consumer import RabbitSubscription
 from pipelinejobs.bus._rabbitmq_publisher import BROKER_ERRORS, ConfirmedPublisher
 from pipelinejobs.bus._topology import DEFAULT_DELIVERY_LIMIT, QueueType, Topology
 from pipelinejobs.bus.port import Bus, DeadLetter, Envelope, Handler, Subscription
+from pipelinejobs.domain.actors import ACTOR_ALIASES
 from pipelinejobs.errors import BusUnavailable, Conflict, InvalidInput
 from pipelinejobs.logs import process_logger, scrub
 
@@ -52,7 +52,7 @@ class RabbitMQBus(Bus):
         *,
         partitions: int = 8,
         namespace: str = "pipelinejobs",
-        actors: Sequence[str] = SYSTEM_ACTORS,
+        actors: Sequence[str] = ACTOR_ALIASES,
         queue_type: QueueType = "quorum",
         delivery_limit: int = DEFAULT_DELIVERY_LIMIT,
         publish_timeout: float = 30.0,

@@ -2,11 +2,12 @@
 
 Run it: ``up`` (everything in one process), ``actor NAME`` and ``gateway`` (separate processes
 on RabbitMQ). Talk to it through the gateway: ``send``, ``logs``, ``pipelines``, ``jobs``,
-``nonce``, ``demo``. Operate it with this machine's secrets: ``catalog load``, ``token issue``,
-``admin-token``. ``--token`` is the Bearer token in every client command (a document's update
-token is ``--update-token``). Exit codes: 0 success, 1 refused (the reason is printed), 2 usage
-error, 3 gateway unreachable: nothing answers, what answers is not a gateway, or the gateway
-answers that its store or broker is (HTTP 5xx); see :mod:`pipelinejobs.cli.output`.
+``nonce``, ``demo``, ``dead-letters list`` (admins). Operate it with this machine's secrets:
+``catalog load``, ``token issue``, ``admin-token``. ``--token`` is the Bearer token in every
+client command (a document's update token is ``--update-token``). Exit codes: 0 success,
+1 refused (the reason is printed), 2 usage error, 3 gateway unreachable: nothing answers, what
+answers is not a gateway, or the gateway answers that its store or broker is (HTTP 5xx); see
+:mod:`pipelinejobs.cli.output`.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import typer
 
 from pipelinejobs.cli.actors import logs, nonce_app, send
 from pipelinejobs.cli.admin import admin_token, catalog_app, token_app
+from pipelinejobs.cli.dead_letters import dead_letters_app
 from pipelinejobs.cli.demo import demo
 from pipelinejobs.cli.read import jobs_app, pipelines_app
 from pipelinejobs.cli.system import actor, gateway, up
@@ -39,6 +41,7 @@ app.command(rich_help_panel="Read and manage")(demo)
 app.add_typer(catalog_app, name="catalog", rich_help_panel="Operate (local secrets)")
 app.add_typer(token_app, name="token", rich_help_panel="Operate (local secrets)")
 app.command("admin-token", rich_help_panel="Operate (local secrets)")(admin_token)
+app.add_typer(dead_letters_app, name="dead-letters", rich_help_panel="Operate (admins)")
 
 
 def main() -> None:

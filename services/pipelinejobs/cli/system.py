@@ -12,8 +12,8 @@ import typer
 
 from pipelinejobs.cli.connection import LOCAL_USER, admin_bearer_token
 from pipelinejobs.cli.output import ExitCode, fail, reports_errors
+from pipelinejobs.domain.actors import ACTOR_ALIASES
 from pipelinejobs.gateway.tokens import DEFAULT_TOKEN_TTL
-from pipelinejobs.host.bootstrap import ACTOR_ALIASES
 from pipelinejobs.host.process import (
     Running,
     bound_settings,

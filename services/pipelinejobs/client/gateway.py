@@ -209,6 +209,21 @@ class AsyncGateway:
         )
 
     # -- read API and health -----------------------------------------------------------------
+    async def dead_letters(
+        self, actor: str | None = None, *, limit: int = 100
+    ) -> list[dict[str, Any]]:
+        """The oldest dead-lettered messages of ``actor`` (of every actor when None), with
+        the reason each was given up; admins only."""
+        path = "/dead-letters"
+        params: dict[str, Any] = {"limit": limit}
+        if actor is not None:
+            params["actor"] = actor
+        reply = await self._request("GET", path, params=params)
+        listed = self._field(reply, "GET", path, "result")
+        if not isinstance(listed, list) or not all(isinstance(d, dict) for d in listed):
+            raise self.not_a_gateway("GET", path, "a list of dead letters under result")
+        return [dict(letter) for letter in listed]
+
     async def get(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
         """GET a read-API path (``/jobs/<uuid>``, ``/pipelines``, ``/files``...)."""
         query = {key: value for key, value in (params or {}).items() if value is not None}

@@ -23,8 +23,8 @@ from urllib.parse import urlencode
 
 from pipelinejobs.client.errors import JobNotReady
 from pipelinejobs.client.gateway import DEFAULT_WAIT, AsyncGateway
+from pipelinejobs.domain.actors import JOBS_MANAGER
 
-JOBS_MANAGER = "jobs-manager"
 CREATED = "CREATED"
 CANCELLED = {"cancelled": True}
 STATUS_MACRO = "${JOB_STATUS}"

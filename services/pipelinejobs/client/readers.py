@@ -12,13 +12,13 @@ from typing import Any
 from urllib.parse import quote
 
 from pipelinejobs.client.gateway import DEFAULT_WAIT, AsyncGateway
+from pipelinejobs.domain.actors import PIPELINES_MANAGER
 from pipelinejobs.domain.states import allowed_events, parse_state, transition
 
 Documents = list[dict[str, Any]]
 """Pipelines, jobs or files as the read API returns them."""
 Names = list[str]
 
-PIPELINES_MANAGER = "pipelines-manager"
 DEFAULT_PAGE = 50
 
 

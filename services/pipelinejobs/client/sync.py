@@ -201,6 +201,9 @@ class Gateway:
     def delete_nonce(self, actor: str, nonce_id: str) -> None:
         self._run(self.asynchronous.delete_nonce(actor, nonce_id))
 
+    def dead_letters(self, actor: str | None = None, *, limit: int = 100) -> readers.Documents:
+        return self._run(self.asynchronous.dead_letters(actor, limit=limit))
+
     def get(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
         return self._run(self.asynchronous.get(path, params))
 

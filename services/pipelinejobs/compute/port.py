@@ -5,19 +5,17 @@ A job definition is the Agave v2 shape: ``appId``, ``name``, ``inputs``, ``param
 ``{event, url, persistent}``). Services report progress by calling the notification URLs with an
 Agave-shaped job body; no caller waits for a compute job to end.
 
-Who calls what today (both adapters, :class:`~pipelinejobs.compute.agave.AgaveClient` and the
-local execution system, implement all four methods, and their tests use all four):
+Who calls what (both adapters, :class:`~pipelinejobs.compute.agave.AgaveClient` and the local
+execution system, implement all four methods; ``tests/contract/compute`` holds them to the same
+contract):
 
 - ``app_exists`` and ``submit``: the agave-proxy, for each launch (the only caller in the
   system; processes that do not run the agave-proxy do not even start the service);
-- ``status``: no actor or endpoint. A job's state comes only from the callbacks; nothing polls
-  a compute service, so a callback that never arrives leaves the job RUNNING (the local
-  execution system retries its notifications for hours for this reason);
-- ``cancel``: no actor or endpoint. In particular a ``fail`` (or ``reset``) event sent to the
-  jobs-manager for a job that is still running on the compute service does not stop the
-  compute job: it runs on, and its later callbacks (``finish`` on a FAILED job) are refused by
-  the state machine. Wiring ``cancel`` to those events is the jobs-manager's to do (it would
-  need the compute job id the agave-proxy records with ``run``), and is not done.
+- ``cancel``, then ``status``: the agave-proxy, when the jobs-manager asks it to cancel the
+  compute job of a launched job that failed or was reset (``domain.launches``). A job's state
+  still comes only from the callbacks; nothing polls a compute service, so a callback that
+  never arrives leaves the job RUNNING (the local execution system retries its notifications
+  for hours for this reason).
 """
 
 from __future__ import annotations

@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from pipelinejobs.application.catalog import load_catalog
 from pipelinejobs.compute.apps import install_example_inputs
 from pipelinejobs.demo.content import DEMO_CATALOG, DEMO_PIPELINE
+from pipelinejobs.domain.actors import PIPELINES_MANAGER
 from pipelinejobs.domain.identifiers import pipeline_uuid
 from pipelinejobs.errors import PermanentError
 from pipelinejobs.host.bootstrap import System
 
-PIPELINES_MANAGER = "pipelines-manager"
 REGISTRATION_WAIT = 60.0
 
 

@@ -37,9 +37,9 @@ from pipelinejobs.demo.content import (
     failing_launch,
     tacobot_launch,
 )
+from pipelinejobs.domain.actors import AGAVE_PROXY
 from pipelinejobs.errors import NotFound, PermanentError, TransientError
 
-AGAVE_PROXY = "agave-proxy"
 DEFAULT_TIMEOUT = 180.0
 POLL = 0.25
 Report = Callable[[str], None]

@@ -4,10 +4,11 @@ For the CLI: :func:`create_app`, :func:`server_for`, :func:`issue_token`, :func:
 :class:`ActorDirectory` to turn an actor id into its alias.
 """
 
+from pipelinejobs.domain.nonces import Level
 from pipelinejobs.gateway.actors import ActorDirectory
 from pipelinejobs.gateway.app import create_app
 from pipelinejobs.gateway.config import GatewaySettings
-from pipelinejobs.gateway.nonces import Level, create_nonce, public_nonce
+from pipelinejobs.gateway.nonces import create_nonce, public_nonce
 from pipelinejobs.gateway.server import server_for
 from pipelinejobs.gateway.tokens import DEFAULT_TOKEN_TTL, issue_token
 

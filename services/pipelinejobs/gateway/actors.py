@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from pipelinejobs.actors.base import Actor
+from pipelinejobs.domain.actors import ACTOR_ALIASES
 from pipelinejobs.errors import InvalidInput, NotFound
-from pipelinejobs.host.bootstrap import ACTOR_ALIASES
 
 
 class ActorDirectory:

@@ -13,6 +13,7 @@ from fastapi import FastAPI
 
 from pipelinejobs import __version__
 from pipelinejobs.gateway import (
+    routes_dead_letters,
     routes_executions,
     routes_health,
     routes_messages,
@@ -76,6 +77,7 @@ def create_app(system: System, settings: GatewaySettings | None = None) -> FastA
         routes_executions,
         routes_nonces,
         routes_read,
+        routes_dead_letters,
     ):
         app.include_router(module.router)
     app.add_middleware(AccessLog)

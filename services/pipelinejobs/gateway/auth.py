@@ -22,9 +22,10 @@ from fastapi import Depends, Path, Request, Security
 from fastapi.security import APIKeyHeader, APIKeyQuery, HTTPAuthorizationCredentials, HTTPBearer
 
 from pipelinejobs.domain.executions import utc_now
+from pipelinejobs.domain.nonces import Level
 from pipelinejobs.domain.senders import UNOWNED, nonce_sender, user_sender
 from pipelinejobs.errors import NonceRejected, PipelineJobsError, Unauthorized
-from pipelinejobs.gateway.nonces import Level, plausible_nonce_id
+from pipelinejobs.gateway.nonces import plausible_nonce_id
 from pipelinejobs.gateway.state import gateway_of
 from pipelinejobs.gateway.tokens import ADMIN_ROLE, TokenVerifier
 from pipelinejobs.logs import process_logger

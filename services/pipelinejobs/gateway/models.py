@@ -11,7 +11,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, field_validator
 
 from pipelinejobs import __version__
-from pipelinejobs.gateway.nonces import MAX_USES, UNLIMITED
+from pipelinejobs.domain.nonces import UNLIMITED
+from pipelinejobs.gateway.nonces import MAX_USES
 
 
 class AbacoReply(BaseModel):

@@ -8,45 +8,21 @@ nonces and shows them in Abaco's field names.
 
 from __future__ import annotations
 
-import enum
 import secrets
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pipelinejobs.domain.executions import utc_now
+from pipelinejobs.domain.nonces import NONCE_PREFIX, UNLIMITED, Level, level_of, nonce_record
 from pipelinejobs.errors import InvalidInput
 from pipelinejobs.gateway.tokens import check_user
 from pipelinejobs.store.port import JSON, Store
 
-NONCE_PREFIX = "PJ_"
-UNLIMITED = -1
 MAX_USES = 2**31 - 1
 """The most uses a nonce may allow (a 32-bit count, as Abaco's; -1 is unlimited)."""
 MAX_DESCRIPTION_LENGTH = 1000
 MAX_EXPIRES_IN = 10 * 365 * 24 * 3600
 MAX_NONCE_ID_LENGTH = 200
-
-
-class Level(enum.IntEnum):
-    """Abaco's permission levels; a nonce allows requests up to its own level."""
-
-    NONE = 0
-    READ = 1
-    EXECUTE = 2
-    UPDATE = 3
-
-
-def level_of(value: str | int) -> Level:
-    """``"EXECUTE"``, ``"execute"`` or ``2`` as a :class:`Level`."""
-    try:
-        if isinstance(value, str) and not value.isdigit():
-            return Level[value.strip().upper()]
-        return Level(int(value))
-    except (KeyError, ValueError):
-        accepted = ", ".join(level.name for level in Level)
-        raise InvalidInput(
-            f"level {value!r:.40} is not a permission level; accepted: {accepted}"
-        ) from None
 
 
 async def create_nonce(
@@ -84,19 +60,16 @@ async def create_nonce(
             )
         moment = datetime.now(UTC) + timedelta(seconds=expires_in)
         expires_at = moment.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
-    nonce: JSON = {
-        "id": NONCE_PREFIX + secrets.token_urlsafe(16),
-        "actor": actor,
-        "level": int(granted),
-        "max_uses": max_uses,
-        "remaining_uses": max_uses,
-        "current_uses": 0,
-        "expires_at": expires_at,
-        "owner": owner,
-        "description": description,
-        "create_time": utc_now(),
-        "last_use_time": None,
-    }
+    nonce = nonce_record(
+        nonce_id=NONCE_PREFIX + secrets.token_urlsafe(16),
+        actor=actor,
+        level=granted,
+        max_uses=max_uses,
+        owner=owner,
+        description=description,
+        create_time=utc_now(),
+        expires_at=expires_at,
+    )
     await store.save_nonce(nonce)
     return public_nonce(nonce)
 

@@ -12,10 +12,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Request
 
+from pipelinejobs.domain.nonces import Level
 from pipelinejobs.errors import NotFound
 from pipelinejobs.gateway.auth import Principal, actor_alias, actor_principal
 from pipelinejobs.gateway.models import ExecutionReply, ExecutionView, LogsReply, LogsView
-from pipelinejobs.gateway.nonces import Level
 from pipelinejobs.gateway.problems import Forbidden, documented_problems
 from pipelinejobs.gateway.state import Gateway, gateway_of
 

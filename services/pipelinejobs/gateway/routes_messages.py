@@ -19,11 +19,11 @@ from fastapi import APIRouter, Depends, Header, Query, Request
 
 from pipelinejobs.actors.base import Message
 from pipelinejobs.application.submission import submit
+from pipelinejobs.domain.nonces import Level
 from pipelinejobs.errors import InvalidInput, PipelineJobsError
 from pipelinejobs.gateway.auth import NONCE_PARAMETER, Principal, actor_alias, actor_principal
 from pipelinejobs.gateway.bodies import incoming_message, read_body
 from pipelinejobs.gateway.models import MessageReply, MessageResult
-from pipelinejobs.gateway.nonces import Level
 from pipelinejobs.gateway.problems import documented_problems
 from pipelinejobs.gateway.state import Gateway, gateway_of
 

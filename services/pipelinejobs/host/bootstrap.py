@@ -20,6 +20,7 @@ from pipelinejobs.application.submission import submit
 from pipelinejobs.bus.factory import create_bus
 from pipelinejobs.bus.port import Bus
 from pipelinejobs.compute.port import ComputeService
+from pipelinejobs.domain.actors import ACTOR_ALIASES, AGAVE_PROXY
 from pipelinejobs.domain.executions import ExecutionStatus
 from pipelinejobs.domain.tokens import AdminTokens, UpdateTokens
 from pipelinejobs.logs import configure_logging
@@ -29,8 +30,6 @@ from pipelinejobs.storage.port import Storage
 from pipelinejobs.store.factory import create_store
 from pipelinejobs.store.port import Store
 
-ACTOR_ALIASES = ("pipelines-manager", "jobs-manager", "jobs-indexer", "agave-proxy")
-AGAVE_PROXY = "agave-proxy"
 FINAL_STATUSES = frozenset({ExecutionStatus.COMPLETE.value, ExecutionStatus.ERROR.value})
 
 

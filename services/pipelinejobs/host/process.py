@@ -23,8 +23,9 @@ import uvicorn
 
 from pipelinejobs.compute.port import ComputeService
 from pipelinejobs.demo import DemoContent, install_demo
+from pipelinejobs.domain.actors import ACTOR_ALIASES
 from pipelinejobs.gateway import create_app, server_for
-from pipelinejobs.host.bootstrap import ACTOR_ALIASES, Lifecycle, System, build_system
+from pipelinejobs.host.bootstrap import Lifecycle, System, build_system
 from pipelinejobs.settings import Settings
 
 PUBLIC_URL_VARIABLE = "PIPELINEJOBS_PUBLIC_URL"

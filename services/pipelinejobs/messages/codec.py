@@ -1,19 +1,18 @@
-"""Decode and encode messages as JSON or protobuf, through one validation path.
+"""Decode message bodies, JSON or protobuf, into one JSON document.
 
-Whatever the encoding, a body becomes a JSON document first, the document is checked against
-the size limits and its JSON Schema, and only then becomes a model. So a message decoded from
-either encoding is the same object, and one refused in one encoding is refused in the other.
+Whatever the encoding, a body becomes a JSON document first and is checked against the size
+limits; the actor that handles it then checks it against its JSON Schema. So a message decoded
+from either encoding is the same document (the same domain object for the actor), and one
+refused in one encoding is refused in the other.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from google.protobuf.message import Message
-from pydantic import ValidationError
 
 from pipelinejobs.bus.port import JSON_CONTENT_TYPE, PROTOBUF_CONTENT_TYPE
 from pipelinejobs.domain.checks import refused
@@ -25,27 +24,38 @@ from pipelinejobs.messages.limits import (
     parse_json,
     require_limits,
 )
-from pipelinejobs.messages.models import MESSAGE_MODELS, MessageModel
 from pipelinejobs.messages.pb.pipelinejobs.v1 import (
     agave_pb2,
     indexer_pb2,
     jobs_pb2,
     pipelines_pb2,
 )
-from pipelinejobs.messages.protodocs import document_from_proto, proto_from_document
-from pipelinejobs.messages.schemas import registry
+from pipelinejobs.messages.protodocs import document_from_proto
 
 PROTOBUF_CONTENT_TYPES = frozenset({PROTOBUF_CONTENT_TYPE, "application/protobuf"})
 
 
 @dataclass(frozen=True)
 class MessageType:
-    """One kind of message: its name on the bus, model, protobuf class and JSON Schema."""
+    """One kind of message: its name on the bus, protobuf class and JSON Schema."""
 
     name: str
-    model: type[MessageModel]
     proto: type[Message]
     schema: str
+
+
+_SCHEMAS: Mapping[str, str] = {
+    "PipelineCreate": "pipeline_manager_create",
+    "PipelineUpdate": "pipeline_manager_update",
+    "PipelineRetire": "pipeline_manager_retire",
+    "JobCreate": "pipelinejob_create",
+    "JobEvent": "pipelinejob_manager_event",
+    "AgaveJobCallback": "agave_job_callback",
+    "IndexRequest": "pipelinejob_index",
+    "IndexedEvent": "pipelinejob_indexed",
+    "AgavePipelineJob": "agave_pipelinejob",
+}
+"""Message type -> the JSON Schema its document follows (its protobuf message has its name)."""
 
 
 _PROTO_MODULES = (pipelines_pb2, jobs_pb2, indexer_pb2, agave_pb2)
@@ -57,13 +67,8 @@ _PROTOS: dict[str, type[Message]] = {
 }
 
 MESSAGE_TYPES: Mapping[str, MessageType] = {
-    model.message_type: MessageType(
-        name=model.message_type,
-        model=model,
-        proto=_PROTOS[model.proto_name],
-        schema=model.schema_name,
-    )
-    for model in MESSAGE_MODELS
+    name: MessageType(name=name, proto=_PROTOS[f"pipelinejobs.v1.{name}"], schema=schema)
+    for name, schema in _SCHEMAS.items()
 }
 _ALIASES: dict[str, MessageType] = {
     alias: kind
@@ -81,17 +86,6 @@ def message_type(name: str) -> MessageType:
             f"message type {name!r} is unknown; accepted: {', '.join(sorted(MESSAGE_TYPES))}"
         )
     return kind
-
-
-def decode(
-    body: bytes,
-    content_type: str,
-    message_type: str,
-    limits: Limits = DEFAULT_LIMITS,
-) -> MessageModel:
-    """The model of a JSON or protobuf body, after the limits and its JSON Schema passed."""
-    kind = _message_type(message_type)
-    return from_document(decode_document(body, content_type, kind.name, limits), kind.name)
 
 
 def decode_document(
@@ -135,41 +129,6 @@ def decode_document(
         f"content type {content_type!r} is not accepted; send {JSON_CONTENT_TYPE} or "
         f"{PROTOBUF_CONTENT_TYPE}"
     )
-
-
-def from_document(document: Any, message_type: str) -> MessageModel:
-    """The model of a JSON document, after its JSON Schema passed."""
-    kind = _message_type(message_type)
-    registry().validate(document, kind.schema)
-    try:
-        return kind.model.model_validate(document)
-    except ValidationError as exc:  # the schema and the model disagree: name the fields
-        raise InvalidInput(f"{kind.name}: {exc}") from exc
-
-
-def to_document(model: MessageModel) -> dict[str, Any]:
-    """The JSON document of a model, checked against its schema (nothing invalid is sent)."""
-    if not isinstance(model, MessageModel):
-        raise refused("model", model, f"a message model: {', '.join(sorted(MESSAGE_TYPES))}")
-    document = model.to_document()
-    registry().validate(document, model.schema_name)
-    return document
-
-
-def encode_json(model: MessageModel) -> bytes:
-    """Compact UTF-8 JSON of the model's document."""
-    text = json.dumps(
-        to_document(model), ensure_ascii=False, separators=(",", ":"), allow_nan=False
-    )
-    return text.encode("utf-8")
-
-
-def encode_protobuf(model: MessageModel) -> bytes:
-    """Deterministic protobuf bytes of the model's document."""
-    document = to_document(model)
-    kind = _message_type(model.message_type)
-    message = proto_from_document(document, kind.proto)
-    return message.SerializeToString(deterministic=True)
 
 
 def _message_type(name: str) -> MessageType:

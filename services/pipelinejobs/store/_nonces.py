@@ -10,14 +10,14 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from pipelinejobs.domain.nonces import UNLIMITED as UNLIMITED  # the adapters count with it
+from pipelinejobs.domain.nonces import Level
 from pipelinejobs.errors import InvalidInput, NonceRejected
 from pipelinejobs.store._records import check_record_fields, require_text
 from pipelinejobs.store.port import JSON
 
-UNLIMITED = -1
 MAX_COUNT = 2**63 - 1
 """The largest use count every backend stores as an integer (BSON's int64)."""
-LEVEL_NAMES = {0: "NONE", 1: "READ", 2: "EXECUTE", 3: "UPDATE"}
 
 
 def check_nonce(nonce: Mapping[str, Any]) -> str:
@@ -44,11 +44,11 @@ def check_redeemable(
         raise NonceRejected(f"nonce {nonce_id} does not exist")
     if nonce.get("actor") != actor:
         raise NonceRejected(f"nonce {nonce_id} belongs to another actor, not {actor}")
-    held = int(nonce["level"])
+    held = Level(int(nonce["level"]))
     if held < wanted:
         raise NonceRejected(
-            f"nonce {nonce_id} has level {LEVEL_NAMES[held]} ({held}); this request needs "
-            f"{LEVEL_NAMES[wanted]} ({wanted}) or higher"
+            f"nonce {nonce_id} has level {held.name} ({int(held)}); this request needs "
+            f"{wanted.name} ({int(wanted)}) or higher"
         )
     expires_at = nonce.get("expires_at")
     if expires_at is not None and _instant(now, "now") >= _instant(expires_at, "expires_at"):
@@ -91,10 +91,10 @@ def _count(value: object, what: str, lowest: int) -> int:
     raise InvalidInput(f"{what} must be an integer from {lowest} to {MAX_COUNT}, not {value!r}")
 
 
-def _level(value: object, what: str) -> int:
-    if isinstance(value, int) and not isinstance(value, bool) and value in LEVEL_NAMES:
-        return value
-    accepted = ", ".join(f"{number} ({name})" for number, name in LEVEL_NAMES.items())
+def _level(value: object, what: str) -> Level:
+    if isinstance(value, int) and not isinstance(value, bool) and value in set(Level):
+        return Level(value)
+    accepted = ", ".join(f"{int(level)} ({level.name})" for level in Level)
     raise InvalidInput(f"{what} {value!r} is not a permission level; accepted: {accepted}")
 
 

@@ -3,6 +3,12 @@
 Answers in Agave's envelope, checks the bearer token, and keeps jobs in memory. Tests drive it
 through ``httpx.ASGITransport`` (no network) and steer it: ``fail_with`` makes the next
 requests answer that HTTP status, ``set_status`` moves a job along.
+
+With ``notifying`` it also calls a job's notification URLs, as Agave does: a POST of the job
+body on each status (PENDING at submit, each ``move``, STOPPED at a stop), to each notification
+whose ``event`` is ``*`` or that status, with ``${JOB_STATUS}``/``${STATUS}`` and ``${JOB_ID}``
+filled in; a non-persistent one only once. It posts before it answers, so notifications arrive
+in order.
 """
 
 from __future__ import annotations
@@ -10,7 +16,9 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
+import httpx
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
@@ -36,6 +44,8 @@ class AgaveStandIn:
     jobs: dict[str, dict[str, Any]] = field(default_factory=dict)
     requests: list[tuple[str, str, str | None]] = field(default_factory=list)
     fail_with: list[int] = field(default_factory=list)
+    notifying: bool = False
+    notifications: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     app: FastAPI = field(init=False)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
@@ -44,6 +54,31 @@ class AgaveStandIn:
 
     def set_status(self, job_id: str, status: str) -> None:
         self.jobs[job_id]["status"] = status
+
+    async def move(self, job_id: str, status: str) -> None:
+        """The job's status changes as the service runs it; its notifications are sent."""
+        self.set_status(job_id, status)
+        await self._notify(job_id)
+
+    async def _notify(self, job_id: str) -> None:
+        if not self.notifying:
+            return
+        job = self.jobs[job_id]
+        status = str(job["status"])
+        values = {"JOB_STATUS": status, "STATUS": status, "JOB_ID": job_id}
+        kept = []
+        async with httpx.AsyncClient(timeout=10.0) as http:
+            for notification in self.notifications.get(job_id, []):
+                event = str(notification.get("event", "*")).upper()
+                if event in ("*", status):
+                    url = str(notification["url"])
+                    for name, value in values.items():
+                        url = url.replace("${" + name + "}", quote(value, safe=""))
+                    await http.post(url, json=job)
+                    if not notification.get("persistent"):
+                        continue
+                kept.append(notification)
+        self.notifications[job_id] = kept
 
     def _build(self) -> FastAPI:
         app = FastAPI()
@@ -84,8 +119,9 @@ class AgaveStandIn:
                 "status": "PENDING",
                 "_links": {"self": {"href": f"https://standin/jobs/v2/{job_id}"}},
             }
-            job.pop("notifications", None)
+            self.notifications[job_id] = list(job.pop("notifications", None) or [])
             self.jobs[job_id] = job
+            await self._notify(job_id)
             return JSONResponse(envelope(job), status_code=201)
 
         @app.get("/jobs/v2/{job_id}")
@@ -104,7 +140,7 @@ class AgaveStandIn:
             job = self.jobs[job_id]
             if job["status"] in TERMINAL:
                 return error(400, f"Job {job_id} is {job['status']} and cannot be stopped")
-            job["status"] = "STOPPED"
+            await self.move(job_id, "STOPPED")
             return envelope(job)
 
         return app

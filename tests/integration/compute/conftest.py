@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from agave_standin import AgaveStandIn
 from compute_harness import ARCHIVE_SYSTEM, LocalSetup
-from notification_receiver import NotificationReceiver
+from notification_receiver import receiver
 from pipelinejobs.compute.apps import install_example_apps
 from pipelinejobs.compute.local import LocalExecutionSystem, RetryPolicy
 from pipelinejobs.storage.local import LocalStorage
@@ -17,14 +17,6 @@ from pipelinejobs.storage.local import LocalStorage
 @pytest.fixture
 def standin() -> AgaveStandIn:
     return AgaveStandIn()
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[NotificationReceiver]:
-    receiver = NotificationReceiver()
-    await receiver.start()
-    yield receiver
-    await receiver.stop()
 
 
 @pytest.fixture
@@ -44,3 +36,6 @@ async def local(tmp_path: Path) -> AsyncIterator[LocalSetup]:
     await system.start()
     yield LocalSetup(system, storage, apps_dir)
     await system.close(grace=1.0)
+
+
+__all__ = ["receiver"]

@@ -12,9 +12,12 @@ import asyncio
 import contextlib
 import json
 import socket
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+import pytest
 
 DROP = 0
 """A queued answer: close the connection without answering."""
@@ -101,3 +104,12 @@ class NotificationReceiver:
             writer.close()
             with contextlib.suppress(ConnectionError):
                 await writer.wait_closed()
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[NotificationReceiver]:
+    """A started receiver, stopped after the test (conftests import this fixture)."""
+    receiver = NotificationReceiver()
+    await receiver.start()
+    yield receiver
+    await receiver.stop()

@@ -6,9 +6,9 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from pipelinejobs.domain.nonces import level_of
 from pipelinejobs.errors import InvalidInput
 from pipelinejobs.gateway import Level, create_nonce
-from pipelinejobs.gateway.nonces import level_of
 from pipelinejobs.store.sqlite import SQLiteStore
 
 
