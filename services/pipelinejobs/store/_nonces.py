@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from pipelinejobs.domain.tokens import same_secret
 from pipelinejobs.errors import InvalidInput, NonceRejected
 from pipelinejobs.store._records import check_record_fields, require_text
 from pipelinejobs.store.port import JSON
@@ -40,7 +41,8 @@ def check_redeemable(
 ) -> JSON:
     """Return the nonce when ``actor`` may use it once at ``level`` now; else say why not."""
     wanted = _level(level, "requested level")
-    if nonce is None:
+    if nonce is None or not same_secret(str(nonce.get("id", "")), nonce_id):
+        # The exact id, compared in constant time, whatever the backend's key collation.
         raise NonceRejected(f"nonce {nonce_id} does not exist")
     if nonce.get("actor") != actor:
         raise NonceRejected(f"nonce {nonce_id} belongs to another actor, not {actor}")

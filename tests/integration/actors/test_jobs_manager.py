@@ -17,6 +17,7 @@ from pipelinejobs.actors.jobs_manager import JobsManager
 from pipelinejobs.application.catalog import load_catalog
 from pipelinejobs.application.ledger import history_event, record_job_event
 from pipelinejobs.application.submission import submit
+from pipelinejobs.domain.derived_ids import follow_up_message_id
 from pipelinejobs.domain.executions import execution_id_for
 from pipelinejobs.domain.identifiers import UUIDType, pipeline_uuid, typed_uuid, uuid_type
 from pipelinejobs.host.bootstrap import System
@@ -644,7 +645,9 @@ async def test_finish_gets_the_job_indexed_by_the_real_indexer(
 
     execution = await run(system, {"uuid": JOB, "name": "finish", "token": token(system)})
 
-    indexed = await wait_for_execution(system, f"{execution['message_id']}.1.1")
+    indexed = await wait_for_execution(
+        system, follow_up_message_id(follow_up_message_id(execution["message_id"], 1), 1)
+    )
     assert indexed["status"] == "COMPLETE", indexed["error"]
     assert [name for name, _ in await history(system)] == [
         "create",
