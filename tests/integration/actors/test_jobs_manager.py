@@ -610,7 +610,7 @@ async def test_redelivered_finish_whose_admin_token_expired_sends_the_index_requ
     assert execution["result"]["state"] == "FINISHED"
     received = await indexer_barrier(system, indexer)
     assert [(document["name"], document["level"]) for document in received] == [("index", "2")]
-    assert indexer.received[0].message_id == "m-f.1"
+    assert indexer.received[0].message_id == follow_up_message_id("m-f", 1)
     assert [name for name, _ in await history(system)].count("finish") == 1
 
 
@@ -693,7 +693,9 @@ async def test_redelivered_finish_sends_the_index_request_again(
     )
     received = await indexer_barrier(system, indexer)
     assert [document["name"] for document in received] == ["index", "index"]
-    assert {message.message_id for message in indexer.received[:2]} == {"m-f.1"}
+    assert {message.message_id for message in indexer.received[:2]} == {
+        follow_up_message_id("m-f", 1)
+    }
     assert [name for name, _ in await history(system)].count("finish") == 1
 
 
