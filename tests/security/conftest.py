@@ -9,5 +9,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "e2e" / "gateway"))
 
 from gateway_harness import serve_gateway, served
+from oidc_provider import provider
 
-__all__ = ["serve_gateway", "served"]
+__all__ = ["provider", "serve_gateway", "served"]

@@ -138,6 +138,7 @@ class AgaveProxy:
             agent=agent,
             task=f"{agent}/executions/{ctx.execution_id}",
             owner=message.sender,
+            admin_token=document.get("admin_token"),
             message_id=step_message_id(ctx.message_id, "create"),
         )
 
