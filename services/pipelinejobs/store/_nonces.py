@@ -43,22 +43,20 @@ def check_redeemable(
     wanted = _level(level, "requested level")
     if nonce is None or not same_secret(str(nonce.get("id", "")), nonce_id):
         # The exact id, compared in constant time, whatever the backend's key collation.
-        raise NonceRejected(f"nonce {nonce_id} does not exist")
+        raise NonceRejected("the nonce does not exist")
     if nonce.get("actor") != actor:
-        raise NonceRejected(f"nonce {nonce_id} belongs to another actor, not {actor}")
+        raise NonceRejected(f"the nonce belongs to another actor, not {actor}")
     held = int(nonce["level"])
     if held < wanted:
         raise NonceRejected(
-            f"nonce {nonce_id} has level {LEVEL_NAMES[held]} ({held}); this request needs "
+            f"the nonce has level {LEVEL_NAMES[held]} ({held}); this request needs "
             f"{LEVEL_NAMES[wanted]} ({wanted}) or higher"
         )
     expires_at = nonce.get("expires_at")
     if expires_at is not None and _instant(now, "now") >= _instant(expires_at, "expires_at"):
-        raise NonceRejected(f"nonce {nonce_id} expired at {expires_at}")
+        raise NonceRejected(f"the nonce expired at {expires_at}")
     if nonce.get("remaining_uses") == 0:
-        raise NonceRejected(
-            f"nonce {nonce_id} has no remaining uses (max_uses {nonce.get('max_uses')})"
-        )
+        raise NonceRejected(f"the nonce has no remaining uses (max_uses {nonce.get('max_uses')})")
     return dict(nonce)
 
 
