@@ -130,7 +130,7 @@ async def create_managed_job(
             domain=domain,
         )
     if not is_admin(ctx, admin_token):
-        await require_unclaimed_archive(ctx.store, system, path, given=given)
+        await require_unclaimed_archive(ctx.store, system, path, given=given, job_uuid=uuid)
     await storage.make_dirs(system, path)
     create = history_event(JobEvent.CREATE.value, data, domain=domain)
     body: JSON = {
@@ -230,7 +230,9 @@ def is_admin(ctx: ActorContext, token: object) -> bool:
     return isinstance(token, str) and ctx.admin_tokens.verify(token, time.time())
 
 
-async def require_unclaimed_archive(store: Store, system: str, path: str, *, given: bool) -> None:
+async def require_unclaimed_archive(
+    store: Store, system: str, path: str, *, given: bool, job_uuid: str
+) -> None:
     """Refuse an archive path that overlaps another job's on the same storage system.
 
     A job's archive path belongs to it: a path equal to, inside or containing another job's
@@ -238,7 +240,8 @@ async def require_unclaimed_archive(store: Store, system: str, path: str, *, giv
     the caller gave may also not contain the root of derived paths (``/products/v2``), which
     would claim every derived job's outputs at once. Every job stored on the system is compared
     (jobs are read in pages); two creates racing for overlapping paths may both pass, which the
-    indexer's own rule (never relink another job's files) still contains.
+    indexer's own rule (never relink another job's files) still contains. The job itself
+    (``job_uuid``, stored meanwhile by a concurrent delivery of the same request) is no other.
     """
     admin = "an agent holding a current admin token (field admin_token) may place it there"
     if given and archive_path_contains(path, ARCHIVE_ROOT):
@@ -253,7 +256,9 @@ async def require_unclaimed_archive(store: Store, system: str, path: str, *, giv
         )
         for job in page:
             claimed = job.body.get("archive_path")
-            if isinstance(claimed, str) and archive_paths_overlap(path, claimed):
+            if job.uuid == job_uuid or not isinstance(claimed, str):
+                continue
+            if archive_paths_overlap(path, claimed):
                 raise Conflict(
                     f"archive path {path!r} on storage system {system!r} overlaps the archive "
                     f"path {claimed!r} of job {job.uuid}, which belongs to that job; choose a "
