@@ -162,9 +162,10 @@ async def victim_arena(system: System, served: Served) -> Arena:
             )
         )
         assert done["status"] == "COMPLETE", done["error"]
-    for _ in range(200):  # the automatic index, then indexed
+    for _ in range(400):  # finish leaves FINISHED; the automatic index, then indexed follow
         stored = await system.store.get_document("jobs", arena.job)
-        if stored is not None and stored.body["state"] == "FINISHED":
+        names = [event["name"] for event in stored.body["history"]] if stored else []
+        if names[-2:] == ["index", "indexed"]:
             break
         await asyncio.sleep(0.05)
     files = await system.store.find_files(generated_by=arena.job)
