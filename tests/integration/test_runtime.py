@@ -13,6 +13,7 @@ import structlog
 from pipelinejobs.actors.base import ActorContext, Message
 from pipelinejobs.application.ledger import history_event, record_job_event
 from pipelinejobs.application.submission import submit
+from pipelinejobs.domain.derived_ids import follow_up_message_id
 from pipelinejobs.domain.executions import execution_id_for
 from pipelinejobs.errors import BusUnavailable, InvalidInput, StoreUnavailable, VersionConflict
 from pipelinejobs.logs import configure_logging
@@ -259,7 +260,7 @@ async def test_a_follow_up_lost_with_the_broker_is_sent_again_and_applied_once(
     assert forwarded["status"] == "COMPLETE"
     assert lost, "the follow-up publish was never attempted"
     assert sum("retrying in" in line for line in forwarded["logs"]) == 1
-    follow_up = await system.wait(execution_id_for("m-1.1"))
+    follow_up = await system.wait(execution_id_for(follow_up_message_id("m-1", 1)))
     assert follow_up["status"] == "COMPLETE"
     job = await system.store.get_document("jobs", JOB)
     assert job is not None

@@ -49,6 +49,7 @@ from pipelinejobs.application.managed_jobs import (
 from pipelinejobs.compute.port import ComputeRejected, ComputeService
 from pipelinejobs.domain.actors import AGAVE_PROXY, JOBS_MANAGER
 from pipelinejobs.domain.archive import session_name
+from pipelinejobs.domain.derived_ids import step_message_id
 from pipelinejobs.domain.executions import utc_now
 from pipelinejobs.domain.identifiers import UUIDType, typed_uuid
 from pipelinejobs.domain.launches import (
@@ -180,7 +181,8 @@ class AgaveProxy:
             agent=agent,
             task=f"{agent}/executions/{ctx.execution_id}",
             owner=message.sender,
-            message_id=f"{ctx.message_id}:create",
+            admin_token=document.get("admin_token"),
+            message_id=step_message_id(ctx.message_id, "create"),
         )
 
     async def _launch(
@@ -191,7 +193,8 @@ class AgaveProxy:
         job: CreatedJob,
         job_definition: JSON,
     ) -> dict[str, Any]:
-        run_id, fail_id = f"{ctx.message_id}:run", f"{ctx.message_id}:fail"
+        run_id = step_message_id(ctx.message_id, "run")
+        fail_id = step_message_id(ctx.message_id, "fail")
         launched = await self._earlier_launch(message, ctx, job, run_id, fail_id)
         if launched is not None:
             return launched

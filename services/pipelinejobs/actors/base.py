@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
 from pipelinejobs.bus.port import Envelope
+from pipelinejobs.domain.derived_ids import follow_up_message_id
 from pipelinejobs.domain.executions import execution_id_for
 from pipelinejobs.domain.tokens import AdminTokens, UpdateTokens
 from pipelinejobs.logs import ExecutionLog
@@ -62,7 +63,7 @@ class ActorContext:
     ) -> Envelope:
         """Queue a follow-up message; its id derives from this message's, so a redelivery
         republishes the same follow-up and the receiver recognizes it."""
-        message_id = f"{self.message_id}.{len(self.follow_ups) + 1}"
+        message_id = follow_up_message_id(self.message_id, len(self.follow_ups) + 1)
         envelope = Envelope(
             actor=actor,
             body=json.dumps(document, separators=(",", ":")).encode(),

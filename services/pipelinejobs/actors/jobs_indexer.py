@@ -8,7 +8,9 @@ parameters plus a body such as ``{"filters": [...]}``.
 
 Everything that can be refused is checked before anything is written: the request's schema,
 the filters (compiled), the token, the archive path and its listing (read before the ``index``
-event is recorded, so a storage failure leaves the job untouched), and the job's state. A
+event is recorded, so a storage failure leaves the job untouched), and the job's state. A file
+record another job generated is never relinked (its level and ``generated_by`` stay) unless the
+request carries an admin token: a job's archive path, and so its files, belong to it. A
 redelivered ``index`` finds its event already in the job's history; it links the files again
 (an upsert by file uuid, so nothing is duplicated) and re-sends the same ``indexed`` message,
 which the job recognizes as already applied. A message the job already recorded is not
@@ -22,7 +24,7 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from pipelinejobs.actors.base import ActorContext, Message
-from pipelinejobs.application.authorization import authorize
+from pipelinejobs.application.authorization import Authority, authorize
 from pipelinejobs.application.filters import compile_filters, filters_from_parameter
 from pipelinejobs.application.ledger import load, record_job_event
 from pipelinejobs.domain.actors import JOBS_INDEXER
@@ -73,8 +75,9 @@ class JobsIndexer:
         level = request.get("level", DEFAULT_LEVEL)
         filters = compile_filters(request.get("filters"))
         job = await load(ctx.store, "jobs", job_uuid)
+        authority = Authority.UPDATE  # a redelivery relinks only what its first delivery did
         if not job.consumed(ctx.message_id):
-            authorize(ctx, job_uuid, request.get("token"), noun="job")
+            authority = authorize(ctx, job_uuid, request.get("token"), noun="job")
         system, archive_path = _archive_of(job, ctx.settings)
         selected = filters.select(await self.storage.list_files(system, archive_path))
         recorded = await record_job_event(
@@ -88,10 +91,17 @@ class JobsIndexer:
         )
         if not recorded.applied:
             ctx.log.debug("Index request already recorded for job {uuid}", uuid=job_uuid)
+        others: list[str] = []
         for path in selected:
+            uuid = file_uuid(path, domain=ctx.settings.uuid_domain)
+            if authority is not Authority.ADMIN and generated_by_another(
+                await ctx.store.get_file(uuid), job_uuid
+            ):
+                others.append(path)
+                continue
             await ctx.store.upsert_file(
                 {
-                    "uuid": file_uuid(path, domain=ctx.settings.uuid_domain),
+                    "uuid": uuid,
                     "name": path,
                     "storage_system": system,
                     "type": infer_filetype(path),
@@ -99,6 +109,14 @@ class JobsIndexer:
                     "generated_by": [job_uuid],
                 }
             )
+        if others:
+            ctx.log.warning(
+                "Left {count} files as they are: another job generated them, and only a "
+                "request with an admin token relinks them",
+                count=len(others),
+            )
+        left = set(others)
+        selected = [path for path in selected if path not in left]
         ctx.send(
             JobsIndexer.alias,
             {"uuid": job_uuid, "name": "indexed", "token": ctx.update_tokens.issue(job_uuid)},
@@ -110,12 +128,15 @@ class JobsIndexer:
             uuid=job_uuid,
             level=level,
         )
-        return {
+        reply: dict[str, Any] = {
             "uuid": job_uuid,
             "indexed": len(selected),
             "level": level,
             "files": selected[:REPLY_FILES_LIMIT],
         }
+        if others:
+            reply["generated_by_other_jobs"] = others[:REPLY_FILES_LIMIT]
+        return reply
 
     async def _indexed(self, request: Mapping[str, Any], ctx: ActorContext) -> Mapping[str, Any]:
         job_uuid = require_uuid(request["uuid"], UUIDType.PIPELINEJOB)
@@ -170,6 +191,15 @@ def request_of(message: Message) -> dict[str, Any]:
         )
     registry().validate(request, _SCHEMAS[action])
     return request
+
+
+def generated_by_another(record: Mapping[str, Any] | None, job_uuid: str) -> bool:
+    """Whether a stored file record names a job other than ``job_uuid`` as its generator:
+    such a record is that job's, and the indexer leaves it as it is (issue 13)."""
+    if record is None:
+        return False
+    generated_by = record.get("generated_by") or []
+    return any(other != job_uuid for other in generated_by)
 
 
 def _archive_of(job: StoredDocument, settings: Settings) -> tuple[str, str]:

@@ -13,6 +13,7 @@ session and history untouched) instead of a second one.
 from __future__ import annotations
 
 import random
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -24,21 +25,25 @@ from pipelinejobs.application.ledger import history_event
 from pipelinejobs.application.linkage import linkage_parameters, resolve_linkage
 from pipelinejobs.domain.agave_uri import AGAVE_SCHEME, parse_agave_uri, require_system_name
 from pipelinejobs.domain.archive import (
-    archive_path as derived_archive_path,
-)
-from pipelinejobs.domain.archive import (
+    ARCHIVE_ROOT,
+    archive_path_contains,
+    archive_paths_overlap,
     instanced_directory,
     normalize_archive_path,
     session_name,
+)
+from pipelinejobs.domain.archive import (
+    archive_path as derived_archive_path,
 )
 from pipelinejobs.domain.identifiers import UUIDType, job_uuid, require_uuid
 from pipelinejobs.domain.states import INITIAL_STATE, JobEvent
 from pipelinejobs.errors import Conflict, InvalidInput, NotFound
 from pipelinejobs.messages.schemas import registry
 from pipelinejobs.storage.port import Storage
-from pipelinejobs.store.port import JSON, StoredDocument
+from pipelinejobs.store.port import JSON, Store, StoredDocument
 
 PIPELINE_ACTIVE = "ACTIVE"
+_CLAIM_PAGE = 1000
 CREATE_SCHEMA = "pipelinejob_create"
 
 
@@ -78,6 +83,7 @@ async def create_managed_job(
     agent: str | None = None,
     task: str | None = None,
     owner: str | None = None,
+    admin_token: str | None = None,
     message_id: str,
 ) -> CreatedJob:
     """Create the job for this pipeline, linkage and data, or return the one that exists.
@@ -85,8 +91,10 @@ async def create_managed_job(
     Refused (nothing written): an unknown or retired pipeline (a redelivery of the message that
     created the job is still answered), linkage ids the catalog does not have, archive patterns
     the indexer would refuse, an archive path that is unsafe, escapes its storage system or runs
-    through a file. A given archive path is used as it is (never instanced); a derived one gets
-    the instanced directory ``<session>-YYYYMMDDTHHmmssZ`` when ``instanced``.
+    through a file, or that overlaps another job's archive path on the same storage system
+    (:func:`require_unclaimed_archive`; a current ``admin_token`` lifts that one rule). A given
+    archive path is used as it is (never instanced); a derived one gets the instanced directory
+    ``<session>-YYYYMMDDTHHmmssZ`` when ``instanced``.
 
     The archive directory is made (idempotently) *before* the document is stored, so a path
     storage refuses leaves no job behind whose creator never got its token. A store failure
@@ -112,6 +120,7 @@ async def create_managed_job(
         archive_path, archive_system, default_system=ctx.settings.archive_system
     )
     directory = instanced_directory(session, datetime.now(UTC))  # also checks the session
+    given = path is not None
     if path is None:
         path = derived_archive_path(
             pipeline,
@@ -120,6 +129,8 @@ async def create_managed_job(
             instanced_directory=directory if instanced else None,
             domain=domain,
         )
+    if not is_admin(ctx, admin_token):
+        await require_unclaimed_archive(ctx.store, system, path, given=given, job_uuid=uuid)
     await storage.make_dirs(system, path)
     create = history_event(JobEvent.CREATE.value, data, domain=domain)
     body: JSON = {
@@ -170,6 +181,7 @@ async def handle_create(message: Message, ctx: ActorContext, storage: Storage) -
         agent=document.get("agent"),
         task=document.get("task"),
         owner=message.sender,
+        admin_token=document.get("admin_token"),
         message_id=ctx.message_id,
     )
     token = job.token if may_reveal_token(job, message.sender) else None
@@ -211,6 +223,50 @@ async def require_active_pipeline(ctx: ActorContext, pipeline_uuid: str) -> Stor
             f"pipeline {pipeline_uuid} is {state} and accepts no new jobs; use an ACTIVE pipeline"
         )
     return pipeline
+
+
+def is_admin(ctx: ActorContext, token: object) -> bool:
+    """Whether ``token`` is a current admin token (compared exactly, in constant time)."""
+    return isinstance(token, str) and ctx.admin_tokens.verify(token, time.time())
+
+
+async def require_unclaimed_archive(
+    store: Store, system: str, path: str, *, given: bool, job_uuid: str
+) -> None:
+    """Refuse an archive path that overlaps another job's on the same storage system.
+
+    A job's archive path belongs to it: a path equal to, inside or containing another job's
+    would let the new job's ``index`` relink (level, ``generated_by``) that job's files. A path
+    the caller gave may also not contain the root of derived paths (``/products/v2``), which
+    would claim every derived job's outputs at once. Every job stored on the system is compared
+    (jobs are read in pages); two creates racing for overlapping paths may both pass, which the
+    indexer's own rule (never relink another job's files) still contains. The job itself
+    (``job_uuid``, stored meanwhile by a concurrent delivery of the same request) is no other.
+    """
+    admin = "an agent holding a current admin token (field admin_token) may place it there"
+    if given and archive_path_contains(path, ARCHIVE_ROOT):
+        raise Conflict(
+            f"archive path {path!r} contains {ARCHIVE_ROOT}, where every derived job "
+            f"archive lives; choose a path of this job's own, or omit it; {admin}"
+        )
+    offset = 0
+    while True:
+        page = await store.find_documents(
+            "jobs", {"archive_system": system}, limit=_CLAIM_PAGE, offset=offset
+        )
+        for job in page:
+            claimed = job.body.get("archive_path")
+            if job.uuid == job_uuid or not isinstance(claimed, str):
+                continue
+            if archive_paths_overlap(path, claimed):
+                raise Conflict(
+                    f"archive path {path!r} on storage system {system!r} overlaps the archive "
+                    f"path {claimed!r} of job {job.uuid}, which belongs to that job; choose a "
+                    f"path outside it, or omit archive_path to have one derived; {admin}"
+                )
+        if len(page) < _CLAIM_PAGE:
+            return
+        offset += _CLAIM_PAGE
 
 
 def archive_location(

@@ -154,3 +154,19 @@ def _path_segment(value: str, field: str, max_length: int) -> str:
             "digits, '.', '_' or '-', starting with a letter or digit (e.g. casual-bass)"
         )
     return value
+
+
+def archive_paths_overlap(first: str, second: str) -> bool:
+    """Whether two archive paths on one storage system share files: equal, or one inside the
+    other (by whole segments: ``/a/b`` is inside ``/a``, ``/a/bc`` is not inside ``/a/b``).
+
+    A job's archive path belongs to it (issue 13): indexing a path that overlaps another job's
+    would relink that job's files, so a create naming such a path is refused.
+    """
+    return archive_path_contains(first, second) or archive_path_contains(second, first)
+
+
+def archive_path_contains(outer: str, inner: str) -> bool:
+    """Whether ``inner`` is ``outer`` or lies below it (by whole segments)."""
+    outer, inner = normalize_archive_path(outer), normalize_archive_path(inner)
+    return outer in (inner, "/") or inner.startswith(outer + "/")

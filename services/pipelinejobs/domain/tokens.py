@@ -2,7 +2,8 @@
 
 An update token is stable for the document's life, so a callback URL that embeds it keeps
 working; several keys may be configured so a key can be rotated: the first signs, all verify.
-Tokens are compared in constant time, and no key or expected token ever appears in an error
+Tokens are compared as the exact string (``CFADBAFCF37E0601`` is not ``cfadbafcf37e0601``), in
+constant time (:func:`same_secret`), and no key or expected token ever appears in an error
 message or a repr.
 """
 
@@ -35,10 +36,11 @@ def _sign(key: bytes, message: str) -> bytes:
 
 
 def _candidate(token: object) -> bytes | None:
-    """A presented token as comparable bytes, or None if it cannot be a token at all."""
+    """A presented token as comparable bytes, exactly as sent (never case-folded), or None if
+    it cannot be a token at all."""
     if not isinstance(token, str):
         return None
-    return token.lower().encode("utf-8", "surrogatepass")
+    return token.encode("utf-8", "surrogatepass")
 
 
 def _matches_any(expected: Sequence[bytes], candidate: bytes) -> bool:
@@ -47,6 +49,16 @@ def _matches_any(expected: Sequence[bytes], candidate: bytes) -> bool:
     for token in expected:
         matched |= hmac.compare_digest(token, candidate)
     return matched
+
+
+def same_secret(expected: str, presented: object) -> bool:
+    """Whether ``presented`` is exactly ``expected`` (every character, case included), compared
+    in constant time: the one comparison for every secret a caller presents (update and admin
+    tokens, nonce ids, callback tokens)."""
+    candidate = _candidate(presented)
+    if candidate is None:
+        return False
+    return hmac.compare_digest(expected.encode("utf-8", "surrogatepass"), candidate)
 
 
 class UpdateTokens:

@@ -14,10 +14,11 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from fastapi import Request
+from starlette.requests import ClientDisconnect
 
 from pipelinejobs.bus.port import JSON_CONTENT_TYPE, PROTOBUF_CONTENT_TYPE
 from pipelinejobs.errors import InvalidInput, MessageTooLarge
-from pipelinejobs.gateway.problems import UnsupportedMediaType
+from pipelinejobs.gateway.problems import IncompleteBody, UnsupportedMediaType
 from pipelinejobs.messages.codec import PROTOBUF_CONTENT_TYPES, decode_document, message_type
 from pipelinejobs.messages.limits import Limits
 
@@ -35,10 +36,13 @@ async def read_body(request: Request, max_bytes: int) -> bytes:
     if declared is not None and declared.strip().isdigit() and int(declared) > max_bytes:
         raise MessageTooLarge(f"the body is {int(declared)} bytes; the limit is {max_bytes} bytes")
     received = bytearray()
-    async for chunk in request.stream():
-        received.extend(chunk)
-        if len(received) > max_bytes:
-            raise MessageTooLarge(f"the body exceeds the limit of {max_bytes} bytes")
+    try:
+        async for chunk in request.stream():
+            received.extend(chunk)
+            if len(received) > max_bytes:
+                raise MessageTooLarge(f"the body exceeds the limit of {max_bytes} bytes")
+    except ClientDisconnect:
+        raise IncompleteBody() from None
     return bytes(received)
 
 

@@ -1,4 +1,5 @@
-"""Settings only the gateway reads: actor ids, administrators, and the OIDC provider.
+"""Settings only the gateway reads: actor ids, administrators, the OIDC provider, and the HTTP
+server's limits on slow and surplus clients.
 
 Read from the environment (``PIPELINEJOBS_*``) like the main
 :class:`~pipelinejobs.settings.Settings`, so these can move there later without changing a
@@ -29,6 +30,18 @@ class GatewaySettings(BaseSettings):
     oidc_algorithms: list[str] = Field(default_factory=lambda: ["RS256"])
     oidc_user_claim: str = Field(default="sub", description="claim that names the user")
     jwks_cache_seconds: float = Field(default=300.0, gt=0)
+    header_timeout: float = Field(
+        default=10.0, gt=0, description="seconds a request's headers may take to arrive"
+    )
+    body_timeout: float = Field(
+        default=30.0, gt=0, description="seconds a request's body may take to arrive"
+    )
+    max_connections: int = Field(
+        default=1000, ge=1, description="connections served at once; a request on one more: 503"
+    )
+    keep_alive_timeout: int = Field(
+        default=5, ge=1, description="seconds an idle kept-alive connection stays open"
+    )
 
     @field_validator("admin_users", mode="before")
     @classmethod

@@ -17,6 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from pipelinejobs.errors import (
     BusUnavailable,
@@ -46,6 +47,16 @@ class UnsupportedMediaType(InvalidInput):
     """A body in a content type the endpoint does not read."""
 
 
+class IncompleteBody(InvalidInput):
+    """The client went away, or was cut off at the body deadline, before its body was in."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "the request body did not arrive in full (the client disconnected, or sent it more "
+            "slowly than the server's body timeout allows); send the whole request again"
+        )
+
+
 class Problem(BaseModel):
     """An RFC 9457 problem document."""
 
@@ -68,6 +79,7 @@ class ProblemKind:
 # Most specific first: the first isinstance match decides.
 _KINDS: tuple[tuple[type[BaseException], ProblemKind], ...] = (
     (MessageTooLarge, ProblemKind(413, "message-too-large", "Message too large")),
+    (IncompleteBody, ProblemKind(408, "request-timeout", "Request Timeout")),
     (UnsupportedMediaType, ProblemKind(415, "unsupported-media-type", "Unsupported media type")),
     (InvalidInput, ProblemKind(422, "invalid-input", "Invalid input")),
     (Unauthorized, ProblemKind(401, "unauthorized", "Not authenticated")),
@@ -191,7 +203,13 @@ async def _http_error(_request: Request, error: Exception) -> JSONResponse:
     )
 
 
+async def _client_disconnect(_request: Request, _error: Exception) -> JSONResponse:
+    """A body cut short is the client's doing, not a defect: no 500, no traceback."""
+    return error_response(IncompleteBody())
+
+
 def install_problem_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(ClientDisconnect, _client_disconnect)
     app.add_exception_handler(PipelineJobsError, _our_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)

@@ -19,6 +19,7 @@ from fastapi import APIRouter, Depends, Header, Query, Request
 
 from pipelinejobs.actors.base import Message
 from pipelinejobs.application.submission import submit
+from pipelinejobs.domain.derived_ids import sender_message_id
 from pipelinejobs.domain.nonces import Level
 from pipelinejobs.errors import InvalidInput, PipelineJobsError
 from pipelinejobs.gateway.auth import NONCE_PARAMETER, Principal, actor_alias, actor_principal
@@ -143,7 +144,7 @@ def _message_id(given: str | None, sender: str) -> str:
         raise InvalidInput(
             f"header X-Message-Id must be 1 to {MAX_MESSAGE_ID_LENGTH} printable characters"
         )
-    return f"{sender}/{given}"
+    return sender_message_id(sender, given)
 
 
 async def _check(gateway: Gateway, alias: str, message: Message) -> None:

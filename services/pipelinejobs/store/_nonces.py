@@ -12,6 +12,7 @@ from typing import Any
 
 from pipelinejobs.domain.nonces import UNLIMITED as UNLIMITED  # the adapters count with it
 from pipelinejobs.domain.nonces import Level
+from pipelinejobs.domain.tokens import same_secret
 from pipelinejobs.errors import InvalidInput, NonceRejected
 from pipelinejobs.store._records import check_record_fields, require_text
 from pipelinejobs.store.port import JSON
@@ -40,23 +41,22 @@ def check_redeemable(
 ) -> JSON:
     """Return the nonce when ``actor`` may use it once at ``level`` now; else say why not."""
     wanted = _level(level, "requested level")
-    if nonce is None:
-        raise NonceRejected(f"nonce {nonce_id} does not exist")
+    if nonce is None or not same_secret(str(nonce.get("id", "")), nonce_id):
+        # The exact id, compared in constant time, whatever the backend's key collation.
+        raise NonceRejected("the nonce does not exist")
     if nonce.get("actor") != actor:
-        raise NonceRejected(f"nonce {nonce_id} belongs to another actor, not {actor}")
+        raise NonceRejected(f"the nonce belongs to another actor, not {actor}")
     held = Level(int(nonce["level"]))
     if held < wanted:
         raise NonceRejected(
-            f"nonce {nonce_id} has level {held.name} ({int(held)}); this request needs "
+            f"the nonce has level {held.name} ({int(held)}); this request needs "
             f"{wanted.name} ({int(wanted)}) or higher"
         )
     expires_at = nonce.get("expires_at")
     if expires_at is not None and _instant(now, "now") >= _instant(expires_at, "expires_at"):
-        raise NonceRejected(f"nonce {nonce_id} expired at {expires_at}")
+        raise NonceRejected(f"the nonce expired at {expires_at}")
     if nonce.get("remaining_uses") == 0:
-        raise NonceRejected(
-            f"nonce {nonce_id} has no remaining uses (max_uses {nonce.get('max_uses')})"
-        )
+        raise NonceRejected(f"the nonce has no remaining uses (max_uses {nonce.get('max_uses')})")
     return dict(nonce)
 
 

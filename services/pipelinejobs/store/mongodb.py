@@ -265,6 +265,11 @@ class MongoStore(Store):
                 result = await files.update_one({"_id": uuid}, update, upsert=True)
         return result.upserted_id is not None
 
+    async def get_file(self, uuid: str) -> JSON | None:
+        with translated():
+            raw = await self._collection("files").find_one({"_id": uuid})
+        return None if raw is None else _public(raw)
+
     async def find_files(
         self, *, generated_by: str | None = None, limit: int = 100, offset: int = 0
     ) -> list[JSON]:

@@ -140,6 +140,10 @@ class Store(ABC):
         """
 
     @abstractmethod
+    async def get_file(self, uuid: str) -> JSON | None:
+        """The file record with this uuid, or None (the indexer checks who generated it)."""
+
+    @abstractmethod
     async def find_files(
         self, *, generated_by: str | None = None, limit: int = 100, offset: int = 0
     ) -> list[JSON]:

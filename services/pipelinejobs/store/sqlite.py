@@ -208,6 +208,10 @@ class SQLiteStore(Store):
             )
         return stored is None
 
+    async def get_file(self, uuid: str) -> JSON | None:
+        async with self._read() as db:
+            return await _fetch_body(db, "SELECT body FROM files WHERE uuid = ?", (uuid,))
+
     async def find_files(
         self, *, generated_by: str | None = None, limit: int = 100, offset: int = 0
     ) -> list[JSON]:

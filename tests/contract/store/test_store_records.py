@@ -33,6 +33,13 @@ async def test_upsert_file_inserts_then_merges(store: Store) -> None:
     assert stored == {**record, "level": "2", "generated_by": ["job-1", "job-2"]}
 
 
+async def test_get_file_reads_one_record_by_uuid(store: Store) -> None:
+    record = file_record("/products/v2/one.csv", "job-1")
+    assert await store.get_file(record["uuid"]) is None
+    await store.upsert_file(record)
+    assert await store.get_file(record["uuid"]) == record
+
+
 async def test_indexing_a_job_twice_links_each_file_once(store: Store) -> None:
     record = file_record("/a.txt", "job-1")
     await store.upsert_file(record)

@@ -117,10 +117,11 @@ async def serve_gateway() -> AsyncIterator[ServeGateway]:
     running: list[tuple[Any, asyncio.Task[None], httpx.AsyncClient]] = []
 
     async def factory(system: System, settings: GatewaySettings | None = None) -> Served:
-        app = create_app(system, settings or GatewaySettings())
+        settings = settings or GatewaySettings()
+        app = create_app(system, settings)
         sock = free_socket()
         host, port = sock.getsockname()
-        server = server_for(app, host, port)
+        server = server_for(app, host, port, settings)
         task = asyncio.create_task(server.serve(sockets=[sock]))
         while not server.started:
             if task.done():

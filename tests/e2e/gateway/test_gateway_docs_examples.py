@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from gateway_harness import Served, ServeGateway, assert_problem
 from pipelinejobs.application.ledger import history_event
+from pipelinejobs.domain.derived_ids import follow_up_message_id, sender_message_id
 from pipelinejobs.domain.executions import execution_id_for
 from pipelinejobs.domain.identifiers import UUIDType, file_uuid, typed_uuid
 from pipelinejobs.host.bootstrap import System
@@ -197,7 +198,9 @@ async def indexed_files(served: Served, response: Any) -> list[dict[str, Any]]:
     may be after the index execution completes: waiting on it waits for it to appear.
     """
     execution = await completed(served, response)
-    follow_up = await served.system.wait(execution_id_for(f"{execution['message_id']}.1"))
+    follow_up = await served.system.wait(
+        execution_id_for(follow_up_message_id(execution["message_id"], 1))
+    )
     assert follow_up["status"] == "COMPLETE", follow_up["error"]
     job = await stored_job(served.system)
     assert job["state"] == "FINISHED"
@@ -268,7 +271,7 @@ async def test_schema_errors_are_refused_with_422_before_anything_is_queued(docs
         assert names_the_field(problem), problem
 
     for number in range(len(refusals)):
-        message_id = f"user:alice/refused-{number}"
+        message_id = sender_message_id("user:alice", f"refused-{number}")
         assert await docs.system.store.get_execution(execution_id_for(message_id)) is None
     assert await docs.system.store.get_document("jobs", JOB) == before
     assert await docs.system.store.count_documents("pipelines") == 0

@@ -11,6 +11,7 @@ from gateway_harness import Recorder, Served, ServeGateway, assert_problem, bus_
 from pipelinejobs import __version__
 from pipelinejobs.application.submission import submit
 from pipelinejobs.bus.port import Bus, Envelope
+from pipelinejobs.domain.derived_ids import sender_message_id
 from pipelinejobs.domain.executions import execution_id_for
 from pipelinejobs.domain.identifiers import UUIDType, typed_uuid
 from pipelinejobs.errors import NotFound
@@ -125,15 +126,19 @@ async def test_a_retried_request_with_its_message_id_is_one_execution(served: Se
     first = await served.client.post(MESSAGES, json={"n": 1}, headers=headers)
     second = await served.client.post(MESSAGES, json={"n": 1}, headers=headers)
 
-    expected = execution_id_for("user:alice/client-message-42")
+    expected = execution_id_for(sender_message_id("user:alice", "client-message-42"))
     assert first.json()["result"]["executionId"] == expected
     assert second.json()["result"]["executionId"] == expected
-    assert (await served.wait_reply(second))["message_id"] == "user:alice/client-message-42"
+    assert (await served.wait_reply(second))["message_id"] == sender_message_id(
+        "user:alice", "client-message-42"
+    )
     # another sender's message with the same header is its own message
     other = await served.client.post(
         MESSAGES, json={"n": 1}, headers=headers | served.bearer("bob")
     )
-    assert other.json()["result"]["executionId"] == execution_id_for("user:bob/client-message-42")
+    assert other.json()["result"]["executionId"] == execution_id_for(
+        sender_message_id("user:bob", "client-message-42")
+    )
 
 
 async def test_configured_actor_id_reaches_its_actor(
@@ -277,7 +282,12 @@ async def test_the_actors_check_refuses_with_each_field_named(served: Served) ->
     problem = assert_problem(response, 422, "recorder_message")
     assert problem["errors"] == ["$.refuse: True is not allowed", "$.name: is required"]
     # Refused before submission: no execution was recorded.
-    assert await served.system.store.get_execution(execution_id_for("user:alice/refused-1")) is None
+    assert (
+        await served.system.store.get_execution(
+            execution_id_for(sender_message_id("user:alice", "refused-1"))
+        )
+        is None
+    )
 
 
 async def test_body_over_the_limit_is_413_by_content_length_and_by_bytes_read(
@@ -309,7 +319,7 @@ async def test_bus_unavailable_is_503_and_nothing_is_half_accepted(served: Serve
     assert_problem(response, 503, "bus", "send the request again")
     assert int(response.headers["retry-after"]) > 0
     execution = await served.system.store.get_execution(
-        execution_id_for("user:alice/during-outage")
+        execution_id_for(sender_message_id("user:alice", "during-outage"))
     )
     assert execution is not None
     assert execution["status"] == "ERROR"
@@ -324,7 +334,7 @@ async def test_a_retry_after_a_503_starts_a_clean_execution(
     system = await make_system(actors=[Recorder()], aliases=[])
     served = await serve_gateway(system)
     headers = served.bearer() | {"X-Message-Id": "retried-after-outage"}
-    execution_id = execution_id_for("user:alice/retried-after-outage")
+    execution_id = execution_id_for(sender_message_id("user:alice", "retried-after-outage"))
     url = f"/actors/v2/{ACTOR}/executions/{execution_id}"
 
     with bus_outage(system.bus):

@@ -13,6 +13,7 @@ from pipelinejobs.actors.jobs_indexer import JobsIndexer
 from pipelinejobs.application.filters import MAX_FILTERS
 from pipelinejobs.application.ledger import history_event, record_job_event
 from pipelinejobs.application.submission import submit
+from pipelinejobs.domain.derived_ids import follow_up_message_id
 from pipelinejobs.domain.executions import execution_id_for
 from pipelinejobs.domain.identifiers import UUIDType, file_uuid, typed_uuid
 from pipelinejobs.host.bootstrap import System
@@ -83,7 +84,7 @@ def token(system: System, uuid: str = JOB) -> str:
 
 async def wait_for_indexed(system: System, index_execution: dict[str, Any]) -> dict[str, Any]:
     """The execution of the ``indexed`` follow-up the indexer sent itself."""
-    follow_up = execution_id_for(f"{index_execution['message_id']}.1")
+    follow_up = execution_id_for(follow_up_message_id(index_execution["message_id"], 1))
     return await system.wait(follow_up)
 
 

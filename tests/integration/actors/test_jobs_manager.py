@@ -17,6 +17,7 @@ from pipelinejobs.actors.jobs_manager import JobsManager
 from pipelinejobs.application.catalog import load_catalog
 from pipelinejobs.application.ledger import history_event, record_job_event
 from pipelinejobs.application.submission import submit
+from pipelinejobs.domain.derived_ids import follow_up_message_id
 from pipelinejobs.domain.executions import execution_id_for
 from pipelinejobs.domain.identifiers import UUIDType, pipeline_uuid, typed_uuid, uuid_type
 from pipelinejobs.host.bootstrap import System
@@ -609,7 +610,7 @@ async def test_redelivered_finish_whose_admin_token_expired_sends_the_index_requ
     assert execution["result"]["state"] == "FINISHED"
     received = await indexer_barrier(system, indexer)
     assert [(document["name"], document["level"]) for document in received] == [("index", "2")]
-    assert indexer.received[0].message_id == "m-f.1"
+    assert indexer.received[0].message_id == follow_up_message_id("m-f", 1)
     assert [name for name, _ in await history(system)].count("finish") == 1
 
 
@@ -644,7 +645,9 @@ async def test_finish_gets_the_job_indexed_by_the_real_indexer(
 
     execution = await run(system, {"uuid": JOB, "name": "finish", "token": token(system)})
 
-    indexed = await wait_for_execution(system, f"{execution['message_id']}.1.1")
+    indexed = await wait_for_execution(
+        system, follow_up_message_id(follow_up_message_id(execution["message_id"], 1), 1)
+    )
     assert indexed["status"] == "COMPLETE", indexed["error"]
     assert [name for name, _ in await history(system)] == [
         "create",
@@ -690,7 +693,9 @@ async def test_redelivered_finish_sends_the_index_request_again(
     )
     received = await indexer_barrier(system, indexer)
     assert [document["name"] for document in received] == ["index", "index"]
-    assert {message.message_id for message in indexer.received[:2]} == {"m-f.1"}
+    assert {message.message_id for message in indexer.received[:2]} == {
+        follow_up_message_id("m-f", 1)
+    }
     assert [name for name, _ in await history(system)].count("finish") == 1
 
 

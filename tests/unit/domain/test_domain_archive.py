@@ -14,6 +14,7 @@ from pipelinejobs.domain.archive import (
     archive_hash_of_data,
     archive_hash_of_linkage,
     archive_path,
+    archive_paths_overlap,
     hashid,
     instanced_directory,
     normalize_archive_path,
@@ -187,3 +188,21 @@ def test_accepted_paths_never_climb_and_are_stable(segments: list[str]) -> None:
     assert ".." not in normal.split("/")
     assert "//" not in normal
     assert normalize_archive_path(normal) == normal
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "overlap"),
+    [
+        ("/products/v2/a/run-1", "/products/v2/a/run-1", True),
+        ("/products/v2/a/run-1/", "/products/v2/a/run-1", True),
+        ("/products/v2/a/run-1/sub", "/products/v2/a/run-1", True),
+        ("/products/v2/a", "/products/v2/a/run-1", True),
+        ("/", "/products/v2/a/run-1", True),
+        ("/products/v2/a/run-10", "/products/v2/a/run-1", False),
+        ("/products/v2/a/run", "/products/v2/a/run-1", False),
+        ("/products/v2/b/run-1", "/products/v2/a/run-1", False),
+    ],
+)
+def test_archive_paths_overlap_by_whole_segments(first: str, second: str, overlap: bool) -> None:
+    assert archive_paths_overlap(first, second) is overlap
+    assert archive_paths_overlap(second, first) is overlap

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from pipelinejobs.domain.identifiers import UUIDType, typed_uuid
-from pipelinejobs.domain.tokens import TOKEN_LENGTH, AdminTokens, UpdateTokens
+from pipelinejobs.domain.tokens import TOKEN_LENGTH, AdminTokens, UpdateTokens, same_secret
 from pipelinejobs.errors import InvalidIdentifier, InvalidInput, Unauthorized
 
 OLD_KEY = b"old-key-0123456789abcdef"
@@ -42,8 +42,22 @@ def test_verify_accepts_its_token_only_for_its_document() -> None:
     signer = UpdateTokens([NEW_KEY])
     token = signer.issue(JOB)
     assert signer.verify(JOB, token)
-    assert signer.verify(JOB, token.upper())
     assert not signer.verify(OTHER_JOB, token)
+
+
+def test_tokens_match_only_in_their_exact_case() -> None:
+    """Issue 13: ``CFADBAFCF37E0601`` was accepted for ``cfadbafcf37e0601``."""
+    signer = UpdateTokens([NEW_KEY])
+    token = signer.issue(JOB)
+    assert token != token.upper()
+    assert not signer.verify(JOB, token.upper())
+    admin = AdminTokens(NEW_KEY)
+    admin_token = admin.issue(1_000_000)
+    assert admin.verify(admin_token, 1_000_000)
+    assert not admin.verify(admin_token.upper(), 1_000_000)
+    assert same_secret("PJ_abcDEF", "PJ_abcDEF")
+    assert not same_secret("PJ_abcDEF", "PJ_abcdef")
+    assert not same_secret("PJ_abcDEF", None)
 
 
 def test_rotation_first_key_signs_every_key_verifies() -> None:
