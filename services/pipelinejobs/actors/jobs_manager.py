@@ -299,7 +299,7 @@ def require_known_event(name: str) -> None:
     hint = f" (did you mean {close[0]!r}?)" if close else ""
     raise InvalidInput(
         f"event {name!r:.60} is unknown{hint}; the jobs-manager accepts the events "
-        f"{', '.join(USER_EVENTS)} (and an agent's {{\"action\": \"create\"}})"
+        f'{", ".join(USER_EVENTS)} (and an agent\'s {{"action": "create"}})'
     )
 
 

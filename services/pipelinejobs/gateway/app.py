@@ -13,7 +13,10 @@ from fastapi import FastAPI
 
 from pipelinejobs import __version__
 from pipelinejobs.gateway import (
+    routes_abaco,
+    routes_catalog,
     routes_executions,
+    routes_files,
     routes_health,
     routes_messages,
     routes_nonces,
@@ -75,7 +78,10 @@ def create_app(system: System, settings: GatewaySettings | None = None) -> FastA
         routes_messages,
         routes_executions,
         routes_nonces,
+        routes_abaco,
         routes_read,
+        routes_files,
+        routes_catalog,
     ):
         app.include_router(module.router)
     app.add_middleware(AccessLog)

@@ -420,11 +420,7 @@ class MongoStore(Store):
         order = [("submitted", DESCENDING), ("_id", ASCENDING)]
         with translated():
             cursor = (
-                self._collection("executions")
-                .find(query)
-                .sort(order)
-                .skip(offset)
-                .limit(limit)
+                self._collection("executions").find(query).sort(order).skip(offset).limit(limit)
             )
             found = [_public(raw) async for raw in cursor]
         return [{key: value for key, value in e.items() if key != "logs"} for e in found]

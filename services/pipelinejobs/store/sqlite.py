@@ -234,7 +234,8 @@ class SQLiteStore(Store):
             conditions.append("f.name = ?")
             params.append(name)
         where = f"WHERE {' AND '.join(conditions)} " if conditions else ""
-        sql = f"SELECT f.body FROM {source} {where}ORDER BY f.name, f.uuid LIMIT ? OFFSET ?"
+        # Fixed fragments only; every value is a parameter.
+        sql = f"SELECT f.body FROM {source} {where}ORDER BY f.name, f.uuid LIMIT ? OFFSET ?"  # noqa: S608
         async with self._read() as db:
             rows = await db.execute_fetchall(sql, (*params, limit, offset))
         return [json.loads(row[0]) for row in rows]
@@ -299,7 +300,7 @@ class SQLiteStore(Store):
             rows = await db.execute_fetchall(
                 "SELECT COUNT(*) FROM catalog WHERE type = ?", (record_type,)
             )
-        return int(list(rows)[0][0])
+        return int(next(iter(rows))[0])
 
     # -- executions --------------------------------------------------------------------------
     async def save_execution(self, execution: JSON) -> None:
@@ -388,7 +389,7 @@ class SQLiteStore(Store):
         offset: int = 0,
     ) -> list[JSON]:
         _documents.check_page(limit, offset)
-        sql = f"SELECT body FROM executions WHERE {_EXECUTION_ACTOR} = ?"
+        sql = f"SELECT body FROM executions WHERE {_EXECUTION_ACTOR} = ?"  # noqa: S608
         params: list[Any] = [actor]
         if senders is not None:
             if not senders:
