@@ -284,9 +284,7 @@ async def test_executions_of_an_actor_newest_first_by_sender_without_logs(store:
     for record in (alice_old, alice_new, bob, elsewhere):
         await store.save_execution(record)
     everyone = await store.find_executions("pipelines-manager")
-    alices = await store.find_executions(
-        "pipelines-manager", senders=["user:alice", "nonce:alice"]
-    )
+    alices = await store.find_executions("pipelines-manager", senders=["user:alice", "nonce:alice"])
     assert [e["id"] for e in everyone] == [alice_new["id"], bob["id"], alice_old["id"]]
     assert alices == [alice_new, {k: v for k, v in alice_old.items() if k != "logs"}]
     assert await store.find_executions("pipelines-manager", senders=[]) == []

@@ -26,8 +26,8 @@ from gateway_harness import free_socket
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from hypothesis.errors import Unsatisfiable
-from pipelinejobs.application.ledger import history_event
 from pipelinejobs.application.catalog import load_catalog
+from pipelinejobs.application.ledger import history_event
 from pipelinejobs.domain.identifiers import UUIDType, file_uuid, typed_uuid
 from pipelinejobs.gateway import GatewaySettings, create_app, create_nonce, issue_token, server_for
 from pipelinejobs.host.bootstrap import System, build_system
