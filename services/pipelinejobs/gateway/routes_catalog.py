@@ -7,7 +7,9 @@ document ``pipelinejobs catalog load`` reads):
 - ``GET /catalog/{section}/{record_id}``: one record, named by its text id
   (``sample.tacc.abcde``) or its typed UUID (a UUID of another type is refused, 422);
 - ``GET /catalog/{section}/{record_id}/{children}``: the records just below it
-  (``/catalog/experiments/{id}/samples``, ``/catalog/samples/{id}/measurements``...).
+  (``/catalog/experiments/{id}/samples``, ``/catalog/samples/{id}/measurements``...);
+- ``GET /catalog/records/{record_id}``: a record of any level, for ids whose level the caller
+  does not know (a job's ``derived_from`` holds measurement or sample UUIDs alike).
 
 Records carry their typed ``uuid`` (what jobs' ``derived_from`` holds), text ``id``, ``type``
 and ``child_of`` (their parents' uuids). Reading needs a Bearer token.
@@ -19,7 +21,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Request
 
-from pipelinejobs.application.catalog import KINDS, RecordKind, find
+from pipelinejobs.application.catalog import KINDS, RecordKind, find, looks_like_uuid
+from pipelinejobs.domain.identifiers import normalize_uuid
 from pipelinejobs.errors import NotFound
 from pipelinejobs.gateway.auth import bearer_principal
 from pipelinejobs.gateway.models import Page
@@ -87,6 +90,20 @@ def _add_routes(kind: RecordKind, child: RecordKind | None) -> None:
         summary=f"Catalog: the {child.section.replace('_', ' ')} of one {noun}",
         name=f"list_{child.section}_of_{kind.record_type}",
     )
+
+
+@router.get(
+    "/catalog/records/{record_id}",
+    response_model=dict[str, Any],
+    responses=_ONE_PROBLEMS,
+    summary="Catalog: one record of any level",
+)
+async def get_any_record(request: Request, record_id: RecordId) -> dict[str, Any]:
+    key = normalize_uuid(record_id) if looks_like_uuid(record_id) else record_id
+    record = await gateway_of(request).system.store.get_catalog_record(key)
+    if record is None:
+        raise NotFound(f"no catalog record {record_id!r:.80}")
+    return public(record)
 
 
 async def _record(request: Request, kind: RecordKind, record_id: str) -> dict[str, Any]:

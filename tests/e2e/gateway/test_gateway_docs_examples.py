@@ -272,3 +272,73 @@ async def test_schema_errors_are_refused_with_422_before_anything_is_queued(docs
         assert await docs.system.store.get_execution(execution_id_for(message_id)) is None
     assert await docs.system.store.get_document("jobs", JOB) == before
     assert await docs.system.store.count_documents("pipelines") == 0
+
+
+# -- refusals that say what was wrong first --------------------------------------------------
+
+
+async def test_an_unknown_event_is_refused_with_422_before_anything_is_recorded(
+    docs: Served,
+) -> None:
+    """``finsh`` as a URL parameter and in a JSON event, with a nonce of one use: 422 naming the
+    event and the events the jobs-manager accepts; no execution, the job unchanged, and the
+    nonce's use given back (the real ``finish`` that follows still has it)."""
+    token = await store_job(docs.system, "RUNNING")
+    before = await docs.system.store.get_document("jobs", JOB)
+    nonce = await docs.new_nonce("jobs-manager", user="alice", maxUses=1)
+    attempts = [
+        (f"?uuid={JOB}&event=finsh&token={token}&x-nonce={nonce}", b'{"note": "done"}', CURL),
+        (
+            f"?x-nonce={nonce}",
+            f'{{"uuid": "{JOB}", "name": "finsh", "token": "{token}"}}'.encode(),
+            {"Content-Type": "application/json"},
+        ),
+        (f"?uuid={JOB}&name=FINSH&token={token}&x-nonce={nonce}", b"", {}),
+    ]
+
+    for number, (query, body, headers) in enumerate(attempts):
+        response = await docs.client.post(
+            f"/actors/v2/jobs-manager/messages{query}",
+            content=body,
+            headers=headers | {"X-Message-Id": f"finsh-{number}"},
+        )
+        problem = assert_problem(response, 422, "'finsh' is unknown", "did you mean 'finish'")
+        assert problem["detail"].startswith("event 'finsh' is unknown"), problem
+        assert "accepts the events run, update, resource, fail, finish, index" in problem["detail"]
+        message_id = f"nonce:alice/finsh-{number}"
+        assert await docs.system.store.get_execution(execution_id_for(message_id)) is None
+
+    assert await docs.system.store.get_document("jobs", JOB) == before
+    assert (await docs.nonce_view("jobs-manager", nonce))["remainingUses"] == 1
+    listed = await docs.client.get(
+        "/actors/v2/jobs-manager/executions", headers=docs.bearer("alice")
+    )
+    assert listed.json()["result"]["ids"] == []
+    finish = await docs.client.post(
+        f"/actors/v2/jobs-manager/messages?uuid={JOB}&event=finish&token={token}&x-nonce={nonce}"
+    )
+    await completed(docs, finish)
+    assert (await stored_job(docs.system))["state"] == "FINISHED"
+
+
+async def test_a_forbidden_transition_still_names_the_state_and_the_allowed_events(
+    docs: Served,
+) -> None:
+    """A known event the job's state does not accept is the actor's to refuse (the gateway does
+    not read the state): the message is accepted, its execution ends in ERROR saying why."""
+    token = await store_job(docs.system, "CREATED")
+
+    response = await docs.client.post(
+        f"/actors/v2/jobs-manager/messages?uuid={JOB}&event=finish&token={token}",
+        headers=docs.bearer("alice"),
+    )
+
+    execution = await docs.wait_reply(response)
+    assert execution["status"] == "ERROR"
+    assert "event 'finish' is not allowed in state CREATED" in execution["error"]
+    assert "allowed events: create, run, update, resource, fail, reset" in execution["error"]
+    unknown = await docs.client.post(
+        f"/actors/v2/jobs-manager/messages?uuid={JOB}&event=finsh&token={token}",
+        headers=docs.bearer("alice"),
+    )
+    assert_problem(unknown, 422, "'finsh' is unknown")
