@@ -43,7 +43,9 @@ nonce of that actor (`x-nonce=<id>` URL parameter or `X-Nonce` header): sending 
 level EXECUTE, reading an execution READ, and each request uses the nonce once (a message
 that is not accepted, refused or answered 503, gives its use back).
 
-**Errors** are `application/problem+json` documents whose `detail` says what to change.
+**Errors** are `application/problem+json` documents whose `detail` says what to change. On the
+`/actors/v2` routes they are Abaco error envelopes too: `status` is `"error"` there (the HTTP
+status is the response's), `message` repeats `detail`, `result` is null.
 """
 
 
