@@ -92,6 +92,22 @@ def demo_pipeline(cli: CliRunner) -> str:
     return str(demo["uuid"])
 
 
+# -- help ---------------------------------------------------------------------------------------
+def test_help_lists_the_reading_commands(cli: CliRunner) -> None:
+    top = run(cli, "--help")
+    assert top.exit_code == 0
+    assert re.search(r"│ files +\S", top.stdout)
+    for group, subcommands in {
+        "catalog": ["load", "list", "show"],
+        "files": ["list", "show"],
+        "jobs": ["follow"],
+    }.items():
+        listing = run(cli, group, "--help")
+        assert listing.exit_code == 0
+        for subcommand in subcommands:
+            assert re.search(rf"│ {subcommand} +\S", listing.stdout), (group, subcommand)
+
+
 # -- catalog ------------------------------------------------------------------------------------
 def test_catalog_list_prints_the_tree_with_each_typed_uuid(cli: CliRunner) -> None:
     result = run(cli, "catalog", "list")
