@@ -73,7 +73,7 @@ class Seeded:
     job_token: str = ""
     file: str = ""
     catalog: dict[str, list[str]] = field(default_factory=dict)
-    """Per catalog section, one record's text id and typed UUID."""
+    """Per catalog section, one record's text id and typed UUID ("records": all of them)."""
     executions: list[str] = field(default_factory=list)
     auth_nonces: dict[str, str] = field(default_factory=dict)
     """One unlimited EXECUTE nonce per alias, for authenticating (never deleted)."""
@@ -175,6 +175,7 @@ class LiveGateway:
             record = await system.store.get_catalog_record(entries[0]["id"])
             assert record is not None
             seeded.catalog[section] = [record["id"], record["uuid"]]
+        seeded.catalog["records"] = [key for keys in seeded.catalog.values() for key in keys]
         seeded.file = file_uuid("/products/v2/fuzz/out.txt")
         await system.store.upsert_file(
             {
