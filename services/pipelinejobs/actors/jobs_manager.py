@@ -17,6 +17,7 @@ A message is read as the first of these forms it fits (the documentation's "Upda
 
 An event name that is no event of the jobs-manager (``finsh``) is refused in every form by
 ``check``, so the gateway answers 422 before anything is recorded.
+
 Every event needs the job's update token or an admin token; ``reset`` and ``ready`` need an admin
 token, and ``reset`` empties the job's archive path (only below :data:`CLEARABLE_PREFIXES`). The
 token is checked for a message about to be applied; a redelivery of a message the job already
