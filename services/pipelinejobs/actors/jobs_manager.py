@@ -7,12 +7,16 @@ A message is read as the first of these forms it fits (the documentation's "Upda
 2. a compute-service callback: an Agave job record (schema ``agave_job_callback``) posted to the
    callback URL, whose ``uuid``, ``token`` and ``status`` URL parameters name the job and the
    status (the body's status when the URL's is missing or an unsubstituted ``${JOB_STATUS}``);
+   the event's data is that record, secrets redacted, whatever the status;
 3. a JSON event ``{uuid, name, token?, data?}`` (schema ``pipelinejob_manager_event``), with
    ``uuid`` and ``token`` also accepted as URL parameters;
 4. the jobs-indexer's own ``index`` request (schema ``pipelinejob_index``: ``level`` and
    ``filters`` beside ``uuid``, ``name`` and ``token``), as the indexer's documentation shows it;
 5. URL parameters ``uuid``, ``event`` (or ``name``, or a compute ``status``), ``token`` and
    ``note``, with the POST body (any JSON object) attached as the event's data.
+
+An event name that is no event of the jobs-manager (``finsh``) is refused in every form by
+``check``, so the gateway answers 422 before anything is recorded.
 
 Every event needs the job's update token or an admin token; ``reset`` and ``ready`` need an admin
 token, and ``reset`` empties the job's archive path (only below :data:`CLEARABLE_PREFIXES`). The
@@ -31,6 +35,7 @@ nothing, so a redelivered event asking again is harmless.
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -47,6 +52,7 @@ from pipelinejobs.domain.identifiers import UUIDType, require_uuid
 from pipelinejobs.domain.launches import CANCELLING_EVENTS, cancel_request, launched_as
 from pipelinejobs.domain.states import ADMIN_EVENTS, AGENT_ONLY_EVENTS, JobEvent, JobState
 from pipelinejobs.errors import InvalidInput, SchemaViolation, Unauthorized
+from pipelinejobs.logs import redact_value
 from pipelinejobs.messages.schemas import registry
 from pipelinejobs.storage.port import Storage
 from pipelinejobs.store.port import JSON, StoredDocument
@@ -56,7 +62,10 @@ CALLBACK_SCHEMA = "agave_job_callback"
 INDEX_SCHEMA = "pipelinejob_index"
 INDEXER_EVENTS = frozenset({JobEvent.INDEX.value, JobEvent.INDEXED.value})
 CALLBACK_PRIVATE_FIELDS = ("_links", "retries", "localId")
-"""Fields of a compute job record left out of the ``run`` event's data."""
+"""Fields of a compute job record left out of the event's data: the service's own links and
+bookkeeping, which the documentation's job record does not show."""
+USER_EVENTS = tuple(event.value for event in JobEvent if event not in AGENT_ONLY_EVENTS)
+"""The event names the jobs-manager accepts from users (``create`` is an agent's action)."""
 CLEARABLE_PREFIXES = ("/products/v2", "/sample/tacc-cloud")
 """``reset`` empties only archive paths strictly below these, as the original did: that is where
 job outputs live. Any other path (an agent may choose any absolute one) may hold data that is
@@ -298,7 +307,30 @@ def _cancel_compute_job(uuid: str, job: Mapping[str, Any], ctx: ActorContext) ->
 
 
 def event_request(message: Message) -> EventRequest:
-    """The event a message asks for: the first form of the module docstring it fits."""
+    """The event a message asks for: the first form of the module docstring it fits.
+
+    An event name the jobs-manager does not know is refused here, so the gateway answers 422
+    naming it before anything is recorded; whether a known event is allowed depends on the
+    job's state, which only the actor reads.
+    """
+    request = _event_request(message)
+    require_known_event(request.event)
+    return request
+
+
+def require_known_event(name: str) -> None:
+    """Refuse an event name that is no event of the jobs-manager, naming the ones it accepts."""
+    if name in USER_EVENTS or name in AGENT_ONLY_EVENTS:
+        return  # ``create`` gets its own refusal, which says how to create a job
+    close = difflib.get_close_matches(name, USER_EVENTS, n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    raise InvalidInput(
+        f"event {name!r:.60} is unknown{hint}; the jobs-manager accepts the events "
+        f'{", ".join(USER_EVENTS)} (and an agent\'s {{"action": "create"}})'
+    )
+
+
+def _event_request(message: Message) -> EventRequest:
     document = message.document
     if registry().is_valid(document, CALLBACK_SCHEMA):
         return callback_request(message)
@@ -354,16 +386,22 @@ def callback_request(message: Message) -> EventRequest:
     status = (url_value(message, "status", "state") or str(record["status"])).upper()
     named = url_value(message, "event")
     event = named.lower() if named is not None else event_for_status(status).value
-    if status == "RUNNING":
-        data = {key: value for key, value in record.items() if key not in CALLBACK_PRIVATE_FIELDS}
-    else:
-        description = (
-            record.get("lastStatusMessage")
-            or record.get("description")
-            or url_value(message, "note")
-        )
-        data = {"status": status, "description": description}
+    data = compute_record(record)
+    note = url_value(message, "note")
+    if note is not None:
+        data["note"] = note
     return EventRequest(uuid, event, url_value(message, "token"), data, CALLBACK_FORM)
+
+
+def compute_record(record: Mapping[str, Any]) -> JSON:
+    """What a compute service said, as an event's data: its job record (``id``, ``status``,
+    ``archivePath``, ``lastUpdated``...) as the documentation's job life cycle shows it, for
+    every status, without :data:`CALLBACK_PRIVATE_FIELDS` and with secrets redacted (values
+    under secret names, and tokens and nonces in URLs, e.g. notification URLs with ``token=``
+    or ``x-nonce=``): the history is readable by every user, a callback token is not."""
+    kept = {key: value for key, value in record.items() if key not in CALLBACK_PRIVATE_FIELDS}
+    redacted: JSON = redact_value("", kept)
+    return redacted
 
 
 def url_request(message: Message) -> EventRequest:
@@ -375,6 +413,7 @@ def url_request(message: Message) -> EventRequest:
         event = named.lower()
     else:
         event = event_for_status(status or "").value
+        data = compute_record(data)
         data.setdefault("status", (status or "").upper())
     note = url_value(message, "note")
     if note is not None:

@@ -27,7 +27,9 @@ from pipelinejobs.gateway.tokens import DEFAULT_TOKEN_TTL, issue_token
 from pipelinejobs.settings import Settings
 from pipelinejobs.store.factory import create_store
 
-catalog_app = typer.Typer(help="The metadata catalog jobs are linked to.")
+catalog_app = typer.Typer(
+    help="The metadata catalog jobs are linked to: load (local secrets), list, show."
+)
 token_app = typer.Typer(help="Bearer tokens for the gateway, from this machine's secrets.")
 
 

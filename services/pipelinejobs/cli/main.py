@@ -1,13 +1,13 @@
 """``pipelinejobs``: run the system, and talk to it.
 
 Run it: ``up`` (everything in one process), ``actor NAME`` and ``gateway`` (separate processes
-on RabbitMQ). Talk to it through the gateway: ``send``, ``logs``, ``pipelines``, ``jobs``,
-``nonce``, ``demo``, ``dead-letters list`` (admins). Operate it with this machine's secrets:
-``catalog load``, ``token issue``, ``admin-token``. ``--token`` is the Bearer token in every
-client command (a document's update token is ``--update-token``). Exit codes: 0 success,
-1 refused (the reason is printed), 2 usage error, 3 gateway unreachable: nothing answers, what
-answers is not a gateway, or the gateway answers that its store or broker is (HTTP 5xx); see
-:mod:`pipelinejobs.cli.output`.
+on RabbitMQ). Talk to it through the gateway: ``send``, ``logs``, ``pipelines``, ``jobs``
+(``jobs follow``), ``files``, ``catalog list|show``, ``nonce``, ``demo``, ``dead-letters list``
+(admins). Operate it with this machine's secrets: ``catalog load``, ``token issue``,
+``admin-token``. ``--token`` is the Bearer token in every client command (a document's update
+token is ``--update-token``). Exit codes: 0 success, 1 refused (the reason is printed), 2 usage
+error, 3 gateway unreachable: nothing answers, what answers is not a gateway, or the gateway
+answers that its store or broker is (HTTP 5xx); see :mod:`pipelinejobs.cli.output`.
 """
 
 from __future__ import annotations
@@ -16,8 +16,11 @@ import typer
 
 from pipelinejobs.cli.actors import logs, nonce_app, send
 from pipelinejobs.cli.admin import admin_token, catalog_app, token_app
+from pipelinejobs.cli.catalog import catalog_list, catalog_show
 from pipelinejobs.cli.dead_letters import dead_letters_app
 from pipelinejobs.cli.demo import demo
+from pipelinejobs.cli.files import files_app
+from pipelinejobs.cli.follow import jobs_follow
 from pipelinejobs.cli.read import jobs_app, pipelines_app
 from pipelinejobs.cli.system import actor, gateway, up
 
@@ -36,7 +39,11 @@ app.command(rich_help_panel="Talk to actors")(send)
 app.command(rich_help_panel="Talk to actors")(logs)
 app.add_typer(nonce_app, name="nonce", rich_help_panel="Talk to actors")
 app.add_typer(pipelines_app, name="pipelines", rich_help_panel="Read and manage")
+jobs_app.command("follow")(jobs_follow)
 app.add_typer(jobs_app, name="jobs", rich_help_panel="Read and manage")
+app.add_typer(files_app, name="files", rich_help_panel="Read and manage")
+catalog_app.command("list")(catalog_list)
+catalog_app.command("show")(catalog_show)
 app.command(rich_help_panel="Read and manage")(demo)
 app.add_typer(catalog_app, name="catalog", rich_help_panel="Operate (local secrets)")
 app.add_typer(token_app, name="token", rich_help_panel="Operate (local secrets)")

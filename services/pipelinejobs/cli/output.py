@@ -14,6 +14,7 @@ from __future__ import annotations
 import enum
 import functools
 import json
+import re
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, ParamSpec, TypeVar
 
@@ -105,12 +106,66 @@ def print_document(value: Any, as_json: bool) -> None:
 def print_table(
     title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any]], *, caption: str = ""
 ) -> None:
-    table = Table(title=title, caption=caption or None, show_lines=False)
-    for column in columns:
-        table.add_column(column, overflow="fold")
-    for row in rows:
-        table.add_row(*(escape("" if cell is None else str(cell)) for cell in row))
-    out.print(table)
+    """A table that keeps every UUID whole on one line, so it can be copied at any width.
+
+    Columns of UUIDs (one or more per cell, one a line) never wrap; the other columns fold
+    (a long path or JSON summary breaks across lines). When the UUID columns and a few
+    characters of each other column do not fit the console's width, each row is printed as a
+    block of ``column  value`` lines instead. The title is a line of its own above the table,
+    so a UUID in it is never wrapped to the table's width either.
+    """
+    cells = [["" if cell is None else str(cell) for cell in row] for row in rows]
+    if title:
+        out.print(f"[bold]{escape(title)}[/bold]")
+    ids = {
+        index: max(len(line) for line in [column, *_lines(cells, index)])
+        for index, column in enumerate(columns)
+        if _holds_uuids(_lines(cells, index))
+    }
+    folded = len(columns) - len(ids)
+    needed = sum(ids.values()) + folded * MIN_FOLDED_WIDTH + 3 * len(columns) + 1
+    if needed > out.width:
+        _print_blocks(columns, cells)
+    else:
+        table = Table(show_lines=False)
+        for index, column in enumerate(columns):
+            if index in ids:
+                table.add_column(column, no_wrap=True, min_width=ids[index])
+            else:
+                table.add_column(column, overflow="fold")
+        for row in cells:
+            table.add_row(*(escape(cell) for cell in row))
+        out.print(table)
+    if caption:
+        out.print(f"[dim]{escape(caption)}[/dim]")
+
+
+MIN_FOLDED_WIDTH = 10
+"""Characters a folding column keeps at least, beside whole UUID columns."""
+_UUID = re.compile(
+    r"(?:uri:urn:)?[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.IGNORECASE
+)
+
+
+def _lines(cells: Sequence[Sequence[str]], index: int) -> list[str]:
+    return [line for row in cells for line in row[index].splitlines() if line]
+
+
+def _holds_uuids(lines: Sequence[str]) -> bool:
+    return bool(lines) and all(_UUID.fullmatch(line) for line in lines)
+
+
+def _print_blocks(columns: Sequence[str], cells: Sequence[Sequence[str]]) -> None:
+    """Rows as blocks of ``column  value`` lines (a value's own lines indented below)."""
+    width = max(len(column) for column in columns)
+    for number, row in enumerate(cells):
+        if number:
+            out.print()
+        for column, cell in zip(columns, row, strict=True):
+            first, *rest = cell.splitlines() or [""]
+            out.print(f"[bold]{escape(column.ljust(width))}[/bold]  {escape(first)}")
+            for line in rest:
+                out.print(f"{' ' * width}  {escape(line)}")
 
 
 def progress(message: str) -> None:

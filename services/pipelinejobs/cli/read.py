@@ -78,7 +78,7 @@ def pipelines_list(
             ]
             for p in page["items"]
         ),
-        caption=_caption(page),
+        caption=caption(page),
     )
 
 
@@ -189,7 +189,7 @@ def jobs_list(
             ]
             for j in page["items"]
         ),
-        caption=_caption(page),
+        caption=caption(page),
     )
 
 
@@ -223,7 +223,7 @@ def jobs_history(
     print_table(
         f"History of job {uuid}",
         ["date", "event", "data"],
-        ([e.get("date"), e.get("name"), _summary(e.get("data"))] for e in history),
+        ([e.get("date"), e.get("name"), summary(e.get("data"))] for e in history),
     )
 
 
@@ -248,7 +248,8 @@ def jobs_events(
     )
 
 
-def _caption(page: dict[str, Any]) -> str:
+def caption(page: dict[str, Any]) -> str:
+    """The range of items a page shows, e.g. ``1-50 of 120``."""
     shown = len(page.get("items", []))
     total = page.get("total")
     offset = int(page.get("offset", 0))
@@ -257,6 +258,7 @@ def _caption(page: dict[str, Any]) -> str:
     return f"{offset + 1}-{offset + shown} of {total if total is not None else '?'}"
 
 
-def _summary(data: Any, limit: int = 100) -> str:
+def summary(data: Any, limit: int = 100) -> str:
+    """``data`` as one line of JSON, cut at ``limit`` characters."""
     text = json.dumps(data, sort_keys=True, default=str) if data else ""
     return text if len(text) <= limit else text[: limit - 3] + "..."

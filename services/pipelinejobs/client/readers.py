@@ -11,9 +11,11 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
+from pipelinejobs.client.errors import RequestRefused
 from pipelinejobs.client.gateway import DEFAULT_WAIT, AsyncGateway
 from pipelinejobs.domain.actors import PIPELINES_MANAGER
 from pipelinejobs.domain.states import allowed_events, parse_state, transition
+from pipelinejobs.errors import InvalidInput
 
 Documents = list[dict[str, Any]]
 """Pipelines, jobs or files as the read API returns them."""
@@ -155,3 +157,100 @@ class JobsClient:
             self.gateway, "/files", {"generated_by": uuid, "limit": limit, "offset": offset}
         )
         return list(page["items"])
+
+
+CATALOG_SECTIONS = {
+    "experiment_design": "experiment_designs",
+    "experiment": "experiments",
+    "sample": "samples",
+    "measurement": "measurements",
+}
+"""Each catalog level (a record's ``type``) and its routes' section."""
+CATALOG_CHILDREN = {
+    "experiment_design": "experiment",
+    "experiment": "sample",
+    "sample": "measurement",
+}
+
+
+class CatalogClient:
+    """The metadata catalog: experiment designs, experiments, samples, measurements.
+
+    Records carry their typed ``uuid`` (what a job's ``derived_from`` holds), text ``id``,
+    ``type`` and ``child_of`` (their parents' uuids).
+    """
+
+    def __init__(self, gateway: AsyncGateway) -> None:
+        self.gateway = gateway
+
+    async def page(
+        self, record_type: str = "experiment", *, limit: int = DEFAULT_PAGE, offset: int = 0
+    ) -> dict[str, Any]:
+        """One page of the records of one level, by text id."""
+        section = _section(record_type)
+        return await _page(self.gateway, f"/catalog/{section}", {"limit": limit, "offset": offset})
+
+    async def get(self, record_id: str) -> dict[str, Any]:
+        """The record named by a text id or typed UUID, of any level."""
+        return await _document(self.gateway, f"/catalog/records/{quote(record_id, safe='')}")
+
+    async def children(self, record: Mapping[str, Any]) -> Documents:
+        """The records just below ``record`` (none below a measurement)."""
+        record_type = str(record.get("type"))
+        if record_type not in CATALOG_CHILDREN:
+            return []
+        path = f"/catalog/{_section(record_type)}/{quote(str(record['uuid']), safe='')}/"
+        path += CATALOG_SECTIONS[CATALOG_CHILDREN[record_type]]
+        return list((await _page(self.gateway, path, {}))["items"])
+
+    async def tree(self, record: Mapping[str, Any]) -> dict[str, Any]:
+        """``record`` with its descendants nested under ``children``."""
+        children = [await self.tree(child) for child in await self.children(record)]
+        return {**record, "children": children}
+
+    async def ancestors(self, record: Mapping[str, Any]) -> Documents:
+        """The records above ``record``, top first, following each one's first parent."""
+        lineage: Documents = []
+        current: Mapping[str, Any] = record
+        while current.get("child_of") and len(lineage) < len(CATALOG_SECTIONS):
+            current = await self.get(str(current["child_of"][0]))
+            lineage.insert(0, current)
+        return lineage
+
+
+def _section(record_type: str) -> str:
+    section = CATALOG_SECTIONS.get(record_type)
+    if section is None:
+        accepted = ", ".join(CATALOG_SECTIONS)
+        raise InvalidInput(f"catalog record type {record_type!r} is unknown; accepted: {accepted}")
+    return section
+
+
+class FilesClient:
+    """Indexed files: each with its name (path on the archive system), processing ``level``
+    and ``generated_by`` (the jobs that made it)."""
+
+    def __init__(self, gateway: AsyncGateway) -> None:
+        self.gateway = gateway
+
+    async def page(
+        self,
+        *,
+        name: str | None = None,
+        generated_by: str | None = None,
+        limit: int = DEFAULT_PAGE,
+        offset: int = 0,
+    ) -> dict[str, Any]:
+        """One page of files by name, optionally one file ``name`` or one job's files."""
+        params = {"name": name, "generated_by": generated_by, "limit": limit, "offset": offset}
+        return await _page(self.gateway, "/files", params)
+
+    async def get(self, file: str) -> dict[str, Any]:
+        """The file named by its typed UUID or its name, an absolute path (``RequestRefused``
+        404 when there is none)."""
+        if not file.startswith("/"):
+            return await _document(self.gateway, f"/files/{quote(file, safe='')}")
+        found = (await self.page(name=file, limit=1))["items"]
+        if not found:
+            raise RequestRefused(404, f"no file named {file!r}", {"status": 404})
+        return dict(found[0])

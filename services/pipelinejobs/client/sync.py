@@ -297,6 +297,54 @@ class JobsClient:
         return self.gateway._run(self.asynchronous.files(uuid, limit=limit, offset=offset))
 
 
+class CatalogClient:
+    """Blocking :class:`~pipelinejobs.client.readers.CatalogClient`."""
+
+    def __init__(self, gateway: Gateway) -> None:
+        self.gateway = gateway
+        self.asynchronous = readers.CatalogClient(gateway.asynchronous)
+
+    def page(
+        self, record_type: str = "experiment", *, limit: int = readers.DEFAULT_PAGE, offset: int = 0
+    ) -> dict[str, Any]:
+        return self.gateway._run(self.asynchronous.page(record_type, limit=limit, offset=offset))
+
+    def get(self, record_id: str) -> dict[str, Any]:
+        return self.gateway._run(self.asynchronous.get(record_id))
+
+    def children(self, record: Mapping[str, Any]) -> readers.Documents:
+        return self.gateway._run(self.asynchronous.children(record))
+
+    def tree(self, record: Mapping[str, Any]) -> dict[str, Any]:
+        return self.gateway._run(self.asynchronous.tree(record))
+
+    def ancestors(self, record: Mapping[str, Any]) -> readers.Documents:
+        return self.gateway._run(self.asynchronous.ancestors(record))
+
+
+class FilesClient:
+    """Blocking :class:`~pipelinejobs.client.readers.FilesClient`."""
+
+    def __init__(self, gateway: Gateway) -> None:
+        self.gateway = gateway
+        self.asynchronous = readers.FilesClient(gateway.asynchronous)
+
+    def page(
+        self,
+        *,
+        name: str | None = None,
+        generated_by: str | None = None,
+        limit: int = readers.DEFAULT_PAGE,
+        offset: int = 0,
+    ) -> dict[str, Any]:
+        return self.gateway._run(
+            self.asynchronous.page(name=name, generated_by=generated_by, limit=limit, offset=offset)
+        )
+
+    def get(self, file: str) -> dict[str, Any]:
+        return self.gateway._run(self.asynchronous.get(file))
+
+
 class ManagedPipelineJob:
     """Blocking :class:`~pipelinejobs.client.managed_job.ManagedPipelineJob` (same arguments,
     with a :class:`Gateway`)."""

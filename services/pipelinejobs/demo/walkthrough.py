@@ -68,7 +68,8 @@ def failure_reason(job: dict[str, Any]) -> str | None:
     for event in reversed(job.get("history", [])):
         if event.get("name") == FAIL:
             data = event.get("data") or {}
-            return str(data.get("description") or data.get("error") or data)
+            reason = data.get("lastStatusMessage") or data.get("description") or data.get("error")
+            return str(reason or data)
     return None
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from pipelinejobs.gateway.problems import INTERNAL, problem_response
+from pipelinejobs.gateway.problems import INTERNAL, is_abaco_path, problem_response
 from pipelinejobs.logs import REDACTED, process_logger, scrub
 
 _NONCE_SEGMENT = re.compile(r"(/nonces/)[^/]+")
@@ -56,7 +56,9 @@ class AccessLog:
             )
             if status["code"] is None:
                 response = problem_response(
-                    INTERNAL, "the gateway failed unexpectedly; the failure is logged"
+                    INTERNAL,
+                    "the gateway failed unexpectedly; the failure is logged",
+                    abaco=is_abaco_path(scope.get("path", "")),
                 )
                 await response(scope, receive, send_and_note)
         path = scope.get("path", "")

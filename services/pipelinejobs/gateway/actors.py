@@ -39,6 +39,13 @@ class ActorDirectory:
         ids = f" (or their ids {', '.join(sorted(self._ids))})" if self._ids else ""
         raise NotFound(f"no actor {name!r:.80}; send to one of {', '.join(self.aliases)}{ids}")
 
+    def actor_id(self, alias: str) -> str:
+        """The id Abaco clients know ``alias`` by: its configured actor id, else the alias."""
+        for actor_id, named in sorted(self._ids.items()):
+            if named == alias:
+                return actor_id
+        return alias
+
     def actor(self, alias: str) -> Actor | None:
         """The actor object when this process has it (for synchronous checks)."""
         return self._actors.get(alias)

@@ -13,8 +13,11 @@ from fastapi import FastAPI
 
 from pipelinejobs import __version__
 from pipelinejobs.gateway import (
+    routes_abaco,
+    routes_catalog,
     routes_dead_letters,
     routes_executions,
+    routes_files,
     routes_health,
     routes_messages,
     routes_nonces,
@@ -41,7 +44,9 @@ nonce of that actor (`x-nonce=<id>` URL parameter or `X-Nonce` header): sending 
 level EXECUTE, reading an execution READ, and each request uses the nonce once (a message
 that is not accepted, refused or answered 503, gives its use back).
 
-**Errors** are `application/problem+json` documents whose `detail` says what to change.
+**Errors** are `application/problem+json` documents whose `detail` says what to change. On the
+`/actors/v2` routes they are Abaco error envelopes too: `status` is `"error"` there (the HTTP
+status is the response's), `message` repeats `detail`, `result` is null.
 """
 
 
@@ -76,8 +81,11 @@ def create_app(system: System, settings: GatewaySettings | None = None) -> FastA
         routes_messages,
         routes_executions,
         routes_nonces,
+        routes_abaco,
         routes_read,
         routes_dead_letters,
+        routes_files,
+        routes_catalog,
     ):
         app.include_router(module.router)
     app.add_middleware(AccessLog)

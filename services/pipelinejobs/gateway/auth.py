@@ -67,9 +67,14 @@ class Principal:
         """The sender recorded on the caller's executions."""
         return user_sender(self.user) if self.via == "jwt" else nonce_sender(self.user)
 
+    @property
+    def senders(self) -> tuple[str, str]:
+        """The senders that are this person: by Bearer token, or by one of their nonces."""
+        return (user_sender(self.user), nonce_sender(self.user))
+
     def may_read(self, sender: object) -> bool:
         """Admins read every execution; others those the same person sent, by token or nonce."""
-        return self.admin or sender in (user_sender(self.user), nonce_sender(self.user))
+        return self.admin or sender in self.senders
 
 
 class Authenticator:

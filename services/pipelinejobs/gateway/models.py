@@ -144,3 +144,47 @@ class Page(BaseModel):
 class Health(BaseModel):
     status: Literal["ok", "ready"]
     checks: dict[str, str] = Field(default_factory=dict)
+
+
+class ActorView(BaseModel):
+    """An actor as Abaco describes one (the fields Abaco clients read)."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    id: str = Field(description="the actor id (its configured Abaco id, else its alias)")
+    name: str = Field(description="the actor's alias")
+    description: str
+    owner: str | None = None
+    status: Literal["READY"] = Field(description="READY: it accepts messages")
+    statusMessage: str = ""  # noqa: N815
+    type: Literal["none"] = "none"
+    stateless: bool = True
+    links: dict[str, str] = Field(alias="_links")
+
+
+class ActorReply(AbacoReply):
+    result: ActorView
+
+
+class ActorListReply(AbacoReply):
+    result: list[ActorView]
+
+
+class ExecutionSummary(BaseModel):
+    id: str
+    status: Literal["SUBMITTED", "RUNNING", "COMPLETE", "ERROR"]
+    messageReceivedTime: str | None = None  # noqa: N815
+    startTime: str | None = None  # noqa: N815
+    finishTime: str | None = None  # noqa: N815
+
+
+class ExecutionsView(BaseModel):
+    actorId: str  # noqa: N815
+    ids: list[str] = Field(description="the caller's execution ids, newest first")
+    executions: list[ExecutionSummary] = Field(description="the same, with their status")
+    limit: int
+    offset: int
+
+
+class ExecutionsReply(AbacoReply):
+    result: ExecutionsView

@@ -3,6 +3,12 @@
 Every refusal the gateway sends has a stable ``type`` URL a client can branch on, a ``title``
 for the kind of problem, a ``detail`` a person can act on, and, for input problems, an
 ``errors`` list with one line per field, each starting with where the problem is.
+
+Refusals on Abaco's routes (``/actors/v2...``) are also Abaco error envelopes, so Abaco's own
+clients (the abaco CLI prints ``.message``) show the reason: ``status`` is Abaco's ``"error"``
+there instead of the HTTP status (which the response's status line carries; RFC 9457 has
+consumers ignore a ``status`` member that is not a number), ``message`` repeats ``detail``, and
+``result`` (null) and ``version`` complete the envelope.
 """
 
 from __future__ import annotations
@@ -10,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from http import HTTPStatus
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -19,6 +25,7 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
+from pipelinejobs import __version__
 from pipelinejobs.errors import (
     BusUnavailable,
     Conflict,
@@ -34,6 +41,8 @@ from pipelinejobs.errors import (
     Unauthorized,
 )
 
+ABACO_PREFIX = "/actors/v2"
+"""Routes whose refusals are Abaco error envelopes too."""
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 PROBLEM_TYPE_BASE = "https://pipelinejobs.dev/problems/"
 RETRY_AFTER_SECONDS = 5
@@ -62,11 +71,16 @@ class Problem(BaseModel):
 
     type: str = Field(description="URL naming the kind of problem")
     title: str
-    status: int
+    status: int | Literal["error"] = Field(
+        description='the HTTP status; Abaco\'s "error" on the /actors/v2 routes'
+    )
     detail: str = Field(description="what went wrong and what would be accepted")
     errors: list[str] | None = Field(
         default=None, description="one line per problem, each starting with its location"
     )
+    message: str | None = Field(default=None, description="/actors/v2 routes: the detail again")
+    result: None = Field(default=None, description="/actors/v2 routes: null")
+    version: str | None = Field(default=None, description="/actors/v2 routes: the version")
 
 
 @dataclass(frozen=True)
@@ -121,8 +135,10 @@ def problem_response(
     *,
     errors: Sequence[str] | None = None,
     headers: Mapping[str, str] | None = None,
+    abaco: bool = False,
 ) -> JSONResponse:
-    """The problem document for ``kind``, with the headers its status calls for."""
+    """The problem document for ``kind``, with the headers its status calls for; with
+    ``abaco``, also an Abaco error envelope (see the module docstring)."""
     content: dict[str, Any] = {
         "type": PROBLEM_TYPE_BASE + kind.slug,
         "title": kind.title,
@@ -131,6 +147,8 @@ def problem_response(
     }
     if errors:
         content["errors"] = list(errors)
+    if abaco:
+        content.update(status="error", message=detail, result=None, version=__version__)
     extra = dict(headers or {})
     if kind.status == 401:
         extra.setdefault("WWW-Authenticate", 'Bearer realm="pipelinejobs"')
@@ -141,17 +159,24 @@ def problem_response(
     )
 
 
-def error_response(error: BaseException) -> JSONResponse:
+def error_response(error: BaseException, *, abaco: bool = False) -> JSONResponse:
     """The problem document for one of our errors."""
     kind = kind_of(error)
     if kind is INTERNAL:
-        return problem_response(kind, "the gateway failed unexpectedly; the failure is logged")
+        return problem_response(
+            kind, "the gateway failed unexpectedly; the failure is logged", abaco=abaco
+        )
     problems = getattr(error, "problems", None) if isinstance(error, InvalidInput) else None
     errors = [str(line) for line in problems] if isinstance(problems, list) else None
     detail = str(error)
     if isinstance(error, TransientError):
         detail += f"; nothing was accepted: send the request again in {RETRY_AFTER_SECONDS} seconds"
-    return problem_response(kind, detail, errors=errors)
+    return problem_response(kind, detail, errors=errors, abaco=abaco)
+
+
+def is_abaco_path(path: str) -> bool:
+    """Whether ``path`` is on Abaco's routes, whose refusals are Abaco envelopes too."""
+    return path == ABACO_PREFIX or path.startswith(ABACO_PREFIX + "/")
 
 
 def documented_problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
@@ -180,18 +205,23 @@ def validation_lines(error: RequestValidationError) -> list[str]:
     return lines
 
 
-async def _our_error(_request: Request, error: Exception) -> JSONResponse:
-    return error_response(error)
+async def _our_error(request: Request, error: Exception) -> JSONResponse:
+    return error_response(error, abaco=is_abaco_path(request.url.path))
 
 
-async def _validation_error(_request: Request, error: Exception) -> JSONResponse:
+async def _validation_error(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, RequestValidationError)
     lines = validation_lines(error)
     kind = ProblemKind(422, "invalid-input", "Invalid input")
-    return problem_response(kind, "; ".join(lines) or "the request is not valid", errors=lines)
+    return problem_response(
+        kind,
+        "; ".join(lines) or "the request is not valid",
+        errors=lines,
+        abaco=is_abaco_path(request.url.path),
+    )
 
 
-async def _http_error(_request: Request, error: Exception) -> JSONResponse:
+async def _http_error(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, StarletteHTTPException)
     phrase = HTTPStatus(error.status_code).phrase
     slug = phrase.lower().replace(" ", "-").replace("'", "")
@@ -199,7 +229,10 @@ async def _http_error(_request: Request, error: Exception) -> JSONResponse:
     if error.status_code == 404 and detail == phrase:
         detail = "no such route; see /docs for the routes this gateway serves"
     return problem_response(
-        ProblemKind(error.status_code, slug, phrase), detail, headers=error.headers
+        ProblemKind(error.status_code, slug, phrase),
+        detail,
+        headers=error.headers,
+        abaco=is_abaco_path(request.url.path),
     )
 
 

@@ -83,13 +83,21 @@ async def list_files(
     generated_by: Annotated[
         str | None, Query(max_length=100, description="uuid of the job that made them")
     ] = None,
+    name: Annotated[
+        str | None,
+        Query(
+            min_length=1,
+            max_length=4096,
+            description="the file's name, exactly: its path on the archive system",
+        ),
+    ] = None,
     limit: Limit = 50,
     offset: Offset = 0,
 ) -> Page:
     if generated_by is not None:
         uuid_type(generated_by)  # refuses what is not a typed UUID, naming the problem
     files = await gateway_of(request).system.store.find_files(
-        generated_by=generated_by, limit=limit, offset=offset
+        generated_by=generated_by, name=name, limit=limit, offset=offset
     )
     return Page(items=[public(f) for f in files], limit=limit, offset=offset)
 

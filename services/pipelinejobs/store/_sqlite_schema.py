@@ -69,6 +69,9 @@ CREATE TABLE IF NOT EXISTS executions (
     id TEXT PRIMARY KEY,
     body TEXT NOT NULL
 );
+CREATE INDEX IF NOT EXISTS executions_by_actor ON executions (
+    json_extract(body, '$.actor'), json_extract(body, '$.submitted') DESC, id
+);
 CREATE TABLE IF NOT EXISTS execution_logs (
     line_no INTEGER PRIMARY KEY AUTOINCREMENT,
     execution_id TEXT NOT NULL,

@@ -101,8 +101,9 @@ _INDEXES: dict[str, list[tuple[list[tuple[str, int]], bool]]] = {
     "catalog": [
         ([("_text_id", ASCENDING)], True),
         ([("child_of", ASCENDING), ("type", ASCENDING)], False),
+        ([("type", ASCENDING), ("_text_id", ASCENDING)], False),
     ],
-    "executions": [],
+    "executions": [([("actor", ASCENDING), ("submitted", DESCENDING)], False)],
     "nonces": [([("actor", ASCENDING), ("create_time", ASCENDING)], False)],
 }
 """Per collection: (keys, unique). Names are left to the server."""
@@ -271,10 +272,19 @@ class MongoStore(Store):
         return None if raw is None else _public(raw)
 
     async def find_files(
-        self, *, generated_by: str | None = None, limit: int = 100, offset: int = 0
+        self,
+        *,
+        generated_by: str | None = None,
+        name: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
     ) -> list[JSON]:
         _documents.check_page(limit, offset)
-        query = {} if generated_by is None else {"generated_by": generated_by}
+        query: Raw = {}
+        if generated_by is not None:
+            query["generated_by"] = generated_by
+        if name is not None:
+            query["name"] = name
         order = [("name", ASCENDING), ("uuid", ASCENDING)]
         with translated():
             cursor = self._collection("files").find(query).sort(order).skip(offset).limit(limit)
@@ -311,6 +321,24 @@ class MongoStore(Store):
         with translated():
             cursor = self._collection("catalog").find(query).sort("_text_id", ASCENDING)
             return [_public(raw) async for raw in cursor]
+
+    async def find_catalog_records(
+        self, record_type: str, *, limit: int = 100, offset: int = 0
+    ) -> list[JSON]:
+        _documents.check_page(limit, offset)
+        catalog = self._collection("catalog")
+        with translated():
+            cursor = (
+                catalog.find({"type": record_type})
+                .sort("_text_id", ASCENDING)
+                .skip(offset)
+                .limit(limit)
+            )
+            return [_public(raw) async for raw in cursor]
+
+    async def count_catalog_records(self, record_type: str) -> int:
+        with translated():
+            return int(await self._collection("catalog").count_documents({"type": record_type}))
 
     # -- executions --------------------------------------------------------------------------
     async def save_execution(self, execution: JSON) -> None:
@@ -376,6 +404,26 @@ class MongoStore(Store):
         with translated():
             raw = await self._collection("executions").find_one({"_id": execution_id})
         return None if raw is None else _public(raw)
+
+    async def find_executions(
+        self,
+        actor: str,
+        *,
+        senders: Sequence[str] | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[JSON]:
+        _documents.check_page(limit, offset)
+        query: Raw = {"actor": actor}
+        if senders is not None:
+            query["sender"] = {"$in": list(senders)}
+        order = [("submitted", DESCENDING), ("_id", ASCENDING)]
+        with translated():
+            cursor = (
+                self._collection("executions").find(query).sort(order).skip(offset).limit(limit)
+            )
+            found = [_public(raw) async for raw in cursor]
+        return [{key: value for key, value in e.items() if key != "logs"} for e in found]
 
     # -- nonces ------------------------------------------------------------------------------
     async def save_nonce(self, nonce: JSON) -> None:

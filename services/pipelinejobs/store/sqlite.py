@@ -41,6 +41,11 @@ from pipelinejobs.store.port import (
 )
 
 MEMORY = ":memory:"
+_EXECUTION_ACTOR = "json_extract(body, '$.actor')"
+_EXECUTION_SENDER = "json_extract(body, '$.sender')"
+_EXECUTION_SUBMITTED = "json_extract(body, '$.submitted')"
+"""Execution fields queries filter and sort on, spelled as the ``executions_by_actor`` index
+spells them (SQLite uses an expression index only for the same expression)."""
 
 
 class SQLiteStore(Store):
@@ -213,20 +218,30 @@ class SQLiteStore(Store):
             return await _fetch_body(db, "SELECT body FROM files WHERE uuid = ?", (uuid,))
 
     async def find_files(
-        self, *, generated_by: str | None = None, limit: int = 100, offset: int = 0
+        self,
+        *,
+        generated_by: str | None = None,
+        name: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
     ) -> list[JSON]:
         _documents.check_page(limit, offset)
+        conditions: list[str] = []
+        params: list[Any] = []
         if generated_by is None:
-            sql = "SELECT body FROM files ORDER BY name, uuid LIMIT ? OFFSET ?"
-            params: tuple[Any, ...] = (limit, offset)
+            source = "files f"
         else:
-            sql = (
-                "SELECT f.body FROM file_generated_by g JOIN files f ON f.uuid = g.file_uuid "
-                "WHERE g.job_uuid = ? ORDER BY f.name, f.uuid LIMIT ? OFFSET ?"
-            )
-            params = (generated_by, limit, offset)
+            source = "file_generated_by g JOIN files f ON f.uuid = g.file_uuid"
+            conditions.append("g.job_uuid = ?")
+            params.append(generated_by)
+        if name is not None:
+            conditions.append("f.name = ?")
+            params.append(name)
+        where = f"WHERE {' AND '.join(conditions)} " if conditions else ""
+        # Fixed fragments only; every value is a parameter.
+        sql = f"SELECT f.body FROM {source} {where}ORDER BY f.name, f.uuid LIMIT ? OFFSET ?"  # noqa: S608
         async with self._read() as db:
-            rows = await db.execute_fetchall(sql, params)
+            rows = await db.execute_fetchall(sql, (*params, limit, offset))
         return [json.loads(row[0]) for row in rows]
 
     # -- catalog -----------------------------------------------------------------------------
@@ -268,6 +283,24 @@ class SQLiteStore(Store):
                 (parent_uuid, record_type),
             )
         return [json.loads(row[0]) for row in rows]
+
+    async def find_catalog_records(
+        self, record_type: str, *, limit: int = 100, offset: int = 0
+    ) -> list[JSON]:
+        _documents.check_page(limit, offset)
+        async with self._read() as db:
+            rows = await db.execute_fetchall(
+                "SELECT body FROM catalog WHERE type = ? ORDER BY text_id LIMIT ? OFFSET ?",
+                (record_type, limit, offset),
+            )
+        return [json.loads(row[0]) for row in rows]
+
+    async def count_catalog_records(self, record_type: str) -> int:
+        async with self._read() as db:
+            rows = await db.execute_fetchall(
+                "SELECT COUNT(*) FROM catalog WHERE type = ?", (record_type,)
+            )
+        return int(next(iter(rows))[0])
 
     # -- executions --------------------------------------------------------------------------
     async def save_execution(self, execution: JSON) -> None:
@@ -346,6 +379,27 @@ class SQLiteStore(Store):
                 (execution_id,),
             )
         return {**body, "logs": [str(row[0]) for row in rows]}
+
+    async def find_executions(
+        self,
+        actor: str,
+        *,
+        senders: Sequence[str] | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[JSON]:
+        _documents.check_page(limit, offset)
+        sql = f"SELECT body FROM executions WHERE {_EXECUTION_ACTOR} = ?"  # noqa: S608
+        params: list[Any] = [actor]
+        if senders is not None:
+            if not senders:
+                return []
+            sql += f" AND {_EXECUTION_SENDER} IN ({', '.join('?' for _ in senders)})"
+            params.extend(senders)
+        sql += f" ORDER BY {_EXECUTION_SUBMITTED} DESC, id LIMIT ? OFFSET ?"
+        async with self._read() as db:
+            rows = await db.execute_fetchall(sql, (*params, limit, offset))
+        return [json.loads(row[0]) for row in rows]
 
     # -- nonces ------------------------------------------------------------------------------
     async def save_nonce(self, nonce: JSON) -> None:

@@ -76,6 +76,19 @@ async def test_find_files_by_job_ordered_by_name_and_paged(store: Store) -> None
     assert await store.find_files(generated_by="job-3") == []
 
 
+async def test_find_files_by_exact_name_and_one_by_uuid(store: Store) -> None:
+    out = file_record("/products/v2/a/out.csv", "job-1")
+    longer = file_record("/products/v2/a/out.csv.bak", "job-1")
+    other = file_record("/products/v2/b/out.csv", "job-2")
+    for record in (out, longer, other):
+        await store.upsert_file(record)
+    assert await store.find_files(name="/products/v2/a/out.csv") == [out]
+    assert await store.find_files(name="/products/v2/b/out.csv", generated_by="job-1") == []
+    assert await store.find_files(name="out.csv") == []
+    assert await store.get_file(other["uuid"]) == other
+    assert await store.get_file("file-unknown") is None
+
+
 async def test_file_without_uuid_is_refused(store: Store) -> None:
     with pytest.raises(InvalidInput, match="uuid"):
         await store.upsert_file({"name": "/a.txt"})
@@ -118,6 +131,17 @@ async def test_catalog_children_by_parent_and_type_ordered_by_text_id(store: Sto
     assert await store.find_catalog_children("exp-1", "measurement") == [measurement]
     assert await store.find_catalog_children("exp-2", "sample") == [a, elsewhere]
     assert await store.find_catalog_children("exp-3", "sample") == []
+
+
+async def test_catalog_records_of_one_type_by_text_id_paged(store: Store) -> None:
+    records = [catalog_record(f"experiment.{n}", "experiment") for n in (3, 1, 2)]
+    for record in [*records, catalog_record("sample.1", "sample", records[0]["uuid"])]:
+        await store.put_catalog_record(record)
+    first = await store.find_catalog_records("experiment", limit=2)
+    rest = await store.find_catalog_records("experiment", limit=2, offset=2)
+    assert [r["id"] for r in first + rest] == ["experiment.1", "experiment.2", "experiment.3"]
+    assert await store.count_catalog_records("experiment") == 3
+    assert await store.count_catalog_records("measurement") == 0
 
 
 async def test_catalog_record_needs_type_and_text_id(store: Store) -> None:
@@ -257,3 +281,20 @@ async def test_submitting_again_keeps_an_execution_that_was_accepted(
 
     stored = await store.get_execution(record["id"])
     assert stored == {**record, **fields, "logs": ["one"]}
+
+
+async def test_executions_of_an_actor_newest_first_by_sender_without_logs(store: Store) -> None:
+    alice_old = execution(sender="user:alice", submitted="2024-05-01T00:00:01.000Z", logs=["x"])
+    alice_new = execution(sender="nonce:alice", submitted="2024-05-01T00:00:03.000Z")
+    bob = execution(sender="user:bob", submitted="2024-05-01T00:00:02.000Z")
+    elsewhere = execution(actor="jobs-manager", sender="user:alice")
+    for record in (alice_old, alice_new, bob, elsewhere):
+        await store.save_execution(record)
+    everyone = await store.find_executions("pipelines-manager")
+    alices = await store.find_executions("pipelines-manager", senders=["user:alice", "nonce:alice"])
+    assert [e["id"] for e in everyone] == [alice_new["id"], bob["id"], alice_old["id"]]
+    assert alices == [alice_new, {k: v for k, v in alice_old.items() if k != "logs"}]
+    assert await store.find_executions("pipelines-manager", senders=[]) == []
+    assert [e["id"] for e in await store.find_executions("pipelines-manager", offset=2)] == [
+        alice_old["id"]
+    ]

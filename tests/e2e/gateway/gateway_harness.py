@@ -147,11 +147,17 @@ async def served(make_system: Any, serve_gateway: ServeGateway) -> Served:
 
 
 def assert_problem(response: httpx.Response, status: int, *needles: str) -> dict[str, Any]:
-    """The response is a problem document of ``status`` whose detail mentions each needle."""
+    """The response is a problem document of ``status`` whose detail mentions each needle; on
+    Abaco's routes (``/actors/v2...``) also an Abaco error envelope saying the same."""
     assert response.status_code == status, response.text
     assert response.headers["content-type"].startswith(PROBLEM), response.headers
     problem: dict[str, Any] = response.json()
-    assert problem["status"] == status
+    if response.url.path.startswith("/actors/v2"):
+        assert (problem["status"], problem["message"]) == ("error", problem["detail"]), problem
+        assert problem["result"] is None
+        assert problem["version"]
+    else:
+        assert problem["status"] == status
     assert problem["type"].startswith("https://pipelinejobs.dev/problems/")
     for needle in needles:
         assert needle in problem["detail"], problem

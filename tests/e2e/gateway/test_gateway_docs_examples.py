@@ -275,3 +275,160 @@ async def test_schema_errors_are_refused_with_422_before_anything_is_queued(docs
         assert await docs.system.store.get_execution(execution_id_for(message_id)) is None
     assert await docs.system.store.get_document("jobs", JOB) == before
     assert await docs.system.store.count_documents("pipelines") == 0
+
+
+# -- refusals that say what was wrong first --------------------------------------------------
+
+
+async def test_an_unknown_event_is_refused_with_422_before_anything_is_recorded(
+    docs: Served,
+) -> None:
+    """``finsh`` as a URL parameter and in a JSON event, with a nonce of one use: 422 naming the
+    event and the events the jobs-manager accepts; no execution, the job unchanged, and the
+    nonce's use given back (the real ``finish`` that follows still has it)."""
+    token = await store_job(docs.system, "RUNNING")
+    before = await docs.system.store.get_document("jobs", JOB)
+    nonce = await docs.new_nonce("jobs-manager", user="alice", maxUses=1)
+    attempts = [
+        (f"?uuid={JOB}&event=finsh&token={token}&x-nonce={nonce}", b'{"note": "done"}', CURL),
+        (
+            f"?x-nonce={nonce}",
+            f'{{"uuid": "{JOB}", "name": "finsh", "token": "{token}"}}'.encode(),
+            {"Content-Type": "application/json"},
+        ),
+        (f"?uuid={JOB}&name=FINSH&token={token}&x-nonce={nonce}", b"", {}),
+    ]
+
+    for number, (query, body, headers) in enumerate(attempts):
+        response = await docs.client.post(
+            f"/actors/v2/jobs-manager/messages{query}",
+            content=body,
+            headers=headers | {"X-Message-Id": f"finsh-{number}"},
+        )
+        problem = assert_problem(response, 422, "'finsh' is unknown", "did you mean 'finish'")
+        assert problem["detail"].startswith("event 'finsh' is unknown"), problem
+        assert "accepts the events run, update, resource, fail, finish, index" in problem["detail"]
+        message_id = f"nonce:alice/finsh-{number}"
+        assert await docs.system.store.get_execution(execution_id_for(message_id)) is None
+
+    assert await docs.system.store.get_document("jobs", JOB) == before
+    assert (await docs.nonce_view("jobs-manager", nonce))["remainingUses"] == 1
+    listed = await docs.client.get(
+        "/actors/v2/jobs-manager/executions", headers=docs.bearer("alice")
+    )
+    assert listed.json()["result"]["ids"] == []
+    finish = await docs.client.post(
+        f"/actors/v2/jobs-manager/messages?uuid={JOB}&event=finish&token={token}&x-nonce={nonce}"
+    )
+    await completed(docs, finish)
+    assert (await stored_job(docs.system))["state"] == "FINISHED"
+
+
+async def test_a_forbidden_transition_still_names_the_state_and_the_allowed_events(
+    docs: Served,
+) -> None:
+    """A known event the job's state does not accept is the actor's to refuse (the gateway does
+    not read the state): the message is accepted, its execution ends in ERROR saying why."""
+    token = await store_job(docs.system, "CREATED")
+
+    response = await docs.client.post(
+        f"/actors/v2/jobs-manager/messages?uuid={JOB}&event=finish&token={token}",
+        headers=docs.bearer("alice"),
+    )
+
+    execution = await docs.wait_reply(response)
+    assert execution["status"] == "ERROR"
+    assert "event 'finish' is not allowed in state CREATED" in execution["error"]
+    assert "allowed events: create, run, update, resource, fail, reset" in execution["error"]
+    unknown = await docs.client.post(
+        f"/actors/v2/jobs-manager/messages?uuid={JOB}&event=finsh&token={token}",
+        headers=docs.bearer("alice"),
+    )
+    assert_problem(unknown, 422, "'finsh' is unknown")
+
+
+# -- compute callbacks keep what the compute service said ------------------------------------
+
+
+def agave_record(status: str, nonce: str, token: str) -> dict[str, Any]:
+    """An Agave v2 job record as its notifications post it, with our callback among its
+    notifications (its URL carries the job's token and the nonce)."""
+    callback = (
+        f"https://gateway.example/actors/v2/jobs-manager/messages?uuid={JOB}&token={token}"
+        f"&x-nonce={nonce}&status=${{JOB_STATUS}}"
+    )
+    return {
+        "id": "6215836452521078295-242ac11b-0001-007",
+        "name": "TACObot job",
+        "owner": "alice",
+        "appId": "tacobot9000-0.1.0u1",
+        "executionSystem": "hpc-tacc-stampede2",
+        "batchQueue": "normal",
+        "archive": True,
+        "archivePath": ARCHIVE,
+        "archiveSystem": SYSTEM,
+        "status": status,
+        "lastStatusMessage": f"Job status changed to {status}",
+        "created": "2018-12-07T18:08:37.000-06:00",
+        "lastUpdated": f"2018-12-07T18:{10 + len(status):02d}:40.000-06:00",
+        "inputs": {"file1": "agave://data.tacc.cloud/examples/tacobot/test1.txt"},
+        "parameters": {"salsa": True},
+        "notifications": [{"event": "*", "persistent": True, "url": callback}],
+        "_links": {"self": {"href": "https://api.example.org/jobs/v2/6215836452521078295"}},
+        "retries": 0,
+    }
+
+
+async def test_every_compute_callback_keeps_the_agave_record_with_its_secrets_redacted(
+    docs: Served,
+) -> None:
+    token = await store_job(docs.system, "CREATED")
+    nonce = await docs.new_nonce("jobs-manager", user="alice")
+    statuses = ["QUEUED", "RUNNING", "ARCHIVING", "FINISHED"]
+
+    for status in statuses:
+        response = await docs.client.post(
+            f"/actors/v2/jobs-manager/messages?x-nonce={nonce}&token={token}&uuid={JOB}"
+            f"&session=casual-bass&status={status}",
+            json=agave_record(status, nonce, token),
+        )
+        await completed(docs, response)
+
+    job = await stored_job(docs.system)
+    callbacks = job["history"][-len(statuses) :]
+    assert [e["name"] for e in callbacks] == ["resource", "run", "resource", "finish"]
+    for status, event in zip(statuses, callbacks, strict=True):
+        record = agave_record(status, nonce, token)
+        expected = {k: v for k, v in record.items() if k not in ("_links", "retries")}
+        expected["notifications"] = [
+            {
+                "event": "*",
+                "persistent": True,
+                "url": f"https://gateway.example/actors/v2/jobs-manager/messages?uuid={JOB}"
+                "&token=[REDACTED]&x-nonce=[REDACTED]&status=${JOB_STATUS}",
+            }
+        ]
+        assert event["data"] == expected
+    text = str(job)
+    assert token not in text
+    assert nonce not in text
+
+
+async def test_a_failed_callback_keeps_the_record_and_its_reason(docs: Served) -> None:
+    token = await store_job(docs.system, "RUNNING")
+    nonce = await docs.new_nonce("jobs-manager", user="alice")
+    record = agave_record("FAILED", nonce, token) | {"lastStatusMessage": "Out of tortillas"}
+
+    response = await docs.client.post(
+        f"/actors/v2/jobs-manager/messages?x-nonce={nonce}&token={token}&uuid={JOB}"
+        "&status=${JOB_STATUS}",
+        json=record,
+    )
+
+    await completed(docs, response)
+    job = await stored_job(docs.system)
+    failed = job["history"][-1]
+    assert (job["state"], failed["name"]) == ("FAILED", "fail")
+    assert failed["data"]["id"] == record["id"]
+    assert failed["data"]["lastStatusMessage"] == "Out of tortillas"
+    assert failed["data"]["lastUpdated"] == record["lastUpdated"]

@@ -26,8 +26,9 @@ from gateway_harness import free_socket
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from hypothesis.errors import Unsatisfiable
+from pipelinejobs.application.catalog import load_catalog
 from pipelinejobs.application.ledger import history_event
-from pipelinejobs.domain.identifiers import UUIDType, typed_uuid
+from pipelinejobs.domain.identifiers import UUIDType, file_uuid, typed_uuid
 from pipelinejobs.gateway import GatewaySettings, create_app, create_nonce, issue_token, server_for
 from pipelinejobs.host.bootstrap import System, build_system
 from pipelinejobs.settings import Settings
@@ -45,7 +46,19 @@ CHECKS = [
 ALIASES = ("pipelines-manager", "jobs-manager", "jobs-indexer", "agave-proxy")
 ACTOR_IDS = {"G1p783PxpalBB": "jobs-manager"}
 USER = "fuzzer"
-NONCE_ROUTES = ("/messages", "/executions/{execution_id}", "/executions/{execution_id}/logs")
+CATALOG = {
+    "experiment_designs": [{"id": "design.fuzz"}],
+    "experiments": [{"id": "experiment.fuzz", "experiment_design": "design.fuzz"}],
+    "samples": [{"id": "sample.fuzz", "experiment": "experiment.fuzz"}],
+    "measurements": [{"id": "measurement.fuzz", "sample": "sample.fuzz"}],
+}
+NONCE_ROUTES = (
+    "/v2/{actor}",
+    "/messages",
+    "/executions",
+    "/executions/{execution_id}",
+    "/executions/{execution_id}/logs",
+)
 """The operations (path endings) a nonce authorizes; the others answer it 401."""
 Auth = Literal["bearer", "nonce"]
 
@@ -58,6 +71,9 @@ class Seeded:
     pipeline: str = ""
     job: str = ""
     job_token: str = ""
+    file: str = ""
+    catalog: dict[str, list[str]] = field(default_factory=dict)
+    """Per catalog section, one record's text id and typed UUID ("records": all of them)."""
     executions: list[str] = field(default_factory=list)
     auth_nonces: dict[str, str] = field(default_factory=dict)
     """One unlimited EXECUTE nonce per alias, for authenticating (never deleted)."""
@@ -154,6 +170,21 @@ class LiveGateway:
         }
         await system.store.create_document("jobs", job, message_id="fuzz-job")
         seeded.job_token = system.update_tokens.issue(seeded.job)
+        await load_catalog(system.store, CATALOG, domain=system.settings.uuid_domain)
+        for section, entries in CATALOG.items():
+            record = await system.store.get_catalog_record(entries[0]["id"])
+            assert record is not None
+            seeded.catalog[section] = [record["id"], record["uuid"]]
+        seeded.catalog["records"] = [key for keys in seeded.catalog.values() for key in keys]
+        seeded.file = file_uuid("/products/v2/fuzz/out.txt")
+        await system.store.upsert_file(
+            {
+                "uuid": seeded.file,
+                "name": "/products/v2/fuzz/out.txt",
+                "level": "1",
+                "generated_by": [seeded.job],
+            }
+        )
         seeded.executions = [registered["id"]]
         for alias in ALIASES:  # an ERROR execution per actor: {} is no actor's message
             seeded.executions.append(await system.send(alias, {}, sender=sender))
@@ -205,8 +236,13 @@ def use_stored_records(case: Any, data: st.DataObject, seeded: Seeded) -> str | 
         choices = seeded.path_nonces[alias]
         path["nonce_id"] = data.draw(st.sampled_from(choices), label="nonce")
     if "uuid" in path and "uuid" not in broken:
-        stored = seeded.pipeline if case.path.startswith("/pipelines") else seeded.job
+        stored = {"/pipelines": seeded.pipeline, "/files": seeded.file}.get(
+            "/" + case.path.split("/")[1], seeded.job
+        )
         path["uuid"] = stored
+    if "record_id" in path and "record_id" not in broken:
+        section = case.path.split("/")[2]
+        path["record_id"] = data.draw(st.sampled_from(seeded.catalog[section]), label="record")
     case.path_parameters = path
     return alias
 

@@ -122,6 +122,31 @@ async def test_files_generated_by_a_job(served: Served) -> None:
     assert [f["name"] for f in files["items"]] == [name]
 
 
+async def test_files_by_name_and_one_with_the_jobs_that_generated_it(served: Served) -> None:
+    first, second = await store_job(served, 1), await store_job(served, 2)
+    name = "/products/v2/x/a/1/out.csv"
+    for path, jobs in ((name, [first, second]), (f"{name}.bak", [first]), ("/other", [])):
+        await served.system.store.upsert_file(
+            {"uuid": file_uuid(path), "name": path, "level": "1", "generated_by": jobs}
+        )
+
+    named = await get(served, "/files", name=name)
+    named_by_job = await get(served, "/files", name=name, generated_by=second)
+    nothing = await get(served, "/files", name="/products/v2/x/a/1/nothing.csv")
+    one = await get(served, f"/files/{file_uuid(name)}")
+    unknown = await served.client.get(
+        f"/files/{file_uuid('/nowhere')}", headers=served.bearer("reader")
+    )
+    mistyped = await served.client.get(f"/files/{first}", headers=served.bearer("reader"))
+
+    assert [f["name"] for f in named["items"]] == [name]
+    assert [f["name"] for f in named_by_job["items"]] == [name]
+    assert nothing["items"] == []
+    assert (one["name"], sorted(one["generated_by"])) == (name, sorted([first, second]))
+    assert_problem(unknown, 404, "no file", "name=")
+    assert_problem(mistyped, 422, "expected a file UUID")
+
+
 async def test_unknown_documents_are_404(served: Served) -> None:
     unknown_job = job_uuid(404)
 
