@@ -38,7 +38,7 @@ from urllib.parse import quote
 from pipelinejobs.actors.base import ActorContext, Message
 from pipelinejobs.application.authorization import authorize
 from pipelinejobs.application.filters import compile_filters
-from pipelinejobs.application.ledger import Recorded, load, record_job_event
+from pipelinejobs.application.ledger import Recorded, history, load, record_job_event
 from pipelinejobs.application.linkage import linkage_parameters
 from pipelinejobs.application.managed_jobs import (
     PIPELINE_ACTIVE,
@@ -74,7 +74,7 @@ from pipelinejobs.errors import (
 )
 from pipelinejobs.messages.schemas import registry
 from pipelinejobs.storage.port import Storage
-from pipelinejobs.store.port import JSON, Store, StoredDocument
+from pipelinejobs.store.port import JSON, EventRecord, Store, StoredDocument
 
 LAUNCH_SCHEMA = "agave_pipelinejob"
 DEFAULT_PROCESSING_LEVEL = "1"
@@ -141,8 +141,8 @@ class AgaveProxy:
         uuid, token, job_id = checked_cancel_request(message.document)
         compute = self._compute("cancel")
         authorize(ctx, uuid, token, noun="job")
-        history = (await load(ctx.store, "jobs", uuid)).body.get("history", [])
-        launched = launched_ids(history)
+        await load(ctx.store, "jobs", uuid)
+        launched = launched_ids(await history(ctx.store, "jobs", uuid))
         if job_id not in launched:
             raise InvalidInput(
                 f"compute job {job_id!r} was not launched for job {uuid}; its run events name "
@@ -224,11 +224,13 @@ class AgaveProxy:
         existing job again is for its owner and only while it has not run.
         """
         stored = job.document
-        if stored.consumed(fail_id):
-            raise PermanentError(f"job {job.uuid} failed to launch: {_failure_reason(stored)}")
-        if stored.consumed(run_id):
+        failed = await ctx.store.find_event("jobs", job.uuid, message_id=fail_id)
+        if failed is not None:
+            raise PermanentError(f"job {job.uuid} failed to launch: {_failure_reason(failed)}")
+        launched = await ctx.store.find_event("jobs", job.uuid, message_id=run_id)
+        if launched is not None:
             nonce = await ensure_callback_nonce(ctx, job, sender_user(message.sender))
-            return self._reply(ctx, job, nonce, *launched_as(stored.body.get("history", [])))
+            return self._reply(ctx, job, nonce, *launched_as([launched.event]))
         if not job.created:
             _require_relaunchable(job, message.sender)
             return None
@@ -436,6 +438,7 @@ async def _record(
                 data,
                 message_id=message_id,
                 domain=ctx.settings.uuid_domain,
+                sender=ctx.sender,
             )
         except VersionConflict:
             continue
@@ -451,9 +454,8 @@ async def _record(
     raise VersionConflict(f"job {job_uuid}: gave up recording {event.value} after lost races")
 
 
-def _failure_reason(job: StoredDocument) -> str:
-    for event in reversed(job.body.get("history", [])):
-        data = event.get("data") or {}
-        if event.get("name") == JobEvent.FAIL and "error" in data:
-            return str(data["error"])
+def _failure_reason(fail: EventRecord) -> str:
+    data = fail.event.get("data") or {}
+    if fail.event.get("name") == JobEvent.FAIL and "error" in data:
+        return str(data["error"])
     return "the compute service refused it"

@@ -57,6 +57,8 @@ class ActorContext:
     admin_tokens: AdminTokens
     log: ExecutionLog
     follow_ups: list[Envelope] = field(default_factory=list)
+    sender: str | None = None
+    """Who sent the message (recorded with the events it appends)."""
 
     def send(
         self, actor: str, document: Mapping[str, Any], *, partition_key: str | None = None

@@ -74,7 +74,7 @@ class JobsIndexer:
         job_uuid = require_uuid(request["uuid"], UUIDType.PIPELINEJOB)
         level = request.get("level", DEFAULT_LEVEL)
         filters = compile_filters(request.get("filters"))
-        job = await load(ctx.store, "jobs", job_uuid)
+        job = await load(ctx.store, "jobs", job_uuid, message_ids=[ctx.message_id])
         authority = Authority.UPDATE  # a redelivery relinks only what its first delivery did
         if not job.consumed(ctx.message_id):
             authority = authorize(ctx, job_uuid, request.get("token"), noun="job")
@@ -87,6 +87,7 @@ class JobsIndexer:
             {"level": level, "filters": list(filters.patterns)},
             message_id=ctx.message_id,
             domain=ctx.settings.uuid_domain,
+            sender=ctx.sender,
             authorize=lambda _job: authorize(ctx, job_uuid, request.get("token"), noun="job"),
         )
         if not recorded.applied:
@@ -147,6 +148,7 @@ class JobsIndexer:
             {},
             message_id=ctx.message_id,
             domain=ctx.settings.uuid_domain,
+            sender=ctx.sender,
             authorize=lambda _job: authorize(ctx, job_uuid, request.get("token"), noun="job"),
         )
         state = recorded.document.body["state"]

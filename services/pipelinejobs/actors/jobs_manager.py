@@ -44,7 +44,7 @@ from pipelinejobs.actors.base import ActorContext, Message
 from pipelinejobs.actors.message_forms import completed, url_value
 from pipelinejobs.application.authorization import authorize, require_admin
 from pipelinejobs.application.filters import compile_filters, filters_from_parameter
-from pipelinejobs.application.ledger import load, record_job_event
+from pipelinejobs.application.ledger import history, load, record_job_event
 from pipelinejobs.application.managed_jobs import checked_archive_patterns, handle_create
 from pipelinejobs.domain.actors import AGAVE_PROXY, JOBS_INDEXER, JOBS_MANAGER
 from pipelinejobs.domain.compute_status import event_for_status
@@ -144,8 +144,14 @@ class JobsManager:
                 authorize(ctx, uuid, request.token, noun="job")
 
         if event in INDEXER_EVENTS:
-            check_token()  # nothing is recorded here, so nothing tells a redelivery apart
-            return await self._forward(uuid, event, request.data, message, ctx)
+            # Recorded as consumed although the job does not change here, so a redelivery is
+            # recognized (its admin token may have expired) and forwarded again, unchecked.
+            forwarded = await load(ctx.store, "jobs", uuid, message_ids=[ctx.message_id])
+            if not forwarded.consumed(ctx.message_id):
+                check_token()
+            forward = await self._forward(uuid, event, request.data, message, ctx)
+            await ctx.store.record_consumed("jobs", uuid, ctx.message_id)
+            return forward
         before = (await load(ctx.store, "jobs", uuid)).body["state"]
         recorded = await record_job_event(
             ctx.store,
@@ -154,6 +160,7 @@ class JobsManager:
             request.data,
             message_id=ctx.message_id,
             domain=ctx.settings.uuid_domain,
+            sender=ctx.sender,
             authorize=check_token,
         )
         job = recorded.document.body
@@ -185,7 +192,7 @@ class JobsManager:
         if event == JobEvent.FINISH:
             _index_automatically(uuid, job, ctx)
         if event in CANCELLING_EVENTS and request.form != CALLBACK_FORM:
-            cancelling = _cancel_compute_job(uuid, job, ctx)
+            cancelling = await _cancel_compute_job(uuid, ctx)
             if cancelling is not None:
                 reply["cancelling"] = cancelling
         return reply
@@ -198,7 +205,6 @@ class JobsManager:
         The sender's token was checked here; the indexer gets the job's own update token, which
         (unlike an admin token) does not expire while the request waits in its queue.
         """
-        await load(ctx.store, "jobs", uuid)
         request: JSON = {"uuid": uuid, "name": event, "token": ctx.update_tokens.issue(uuid)}
         if event == JobEvent.INDEX:
             level = data.get("level") or url_value(message, "level")
@@ -292,10 +298,10 @@ def _index_automatically(uuid: str, job: Mapping[str, Any], ctx: ActorContext) -
     )
 
 
-def _cancel_compute_job(uuid: str, job: Mapping[str, Any], ctx: ActorContext) -> str | None:
+async def _cancel_compute_job(uuid: str, ctx: ActorContext) -> str | None:
     """Ask the agave-proxy to cancel the compute job the job's latest launch recorded; its id,
     or None when the job was never launched on a compute service."""
-    job_id, _ = launched_as(job.get("history", []))
+    job_id, _ = launched_as(await history(ctx.store, "jobs", uuid))
     if job_id is None:
         return None
     request = cancel_request(uuid, ctx.update_tokens.issue(uuid), job_id)

@@ -158,7 +158,7 @@ async def create(request: Create, ctx: ActorContext, *, owner: str | None) -> Ma
         "updated": event["date"],
     }
     document, inserted = await ctx.store.create_document(
-        "pipelines", body, message_id=ctx.message_id
+        "pipelines", body, message_id=ctx.message_id, sender=ctx.sender
     )
     if not inserted and not document.consumed(ctx.message_id):
         retired = " (retired)" if document.body.get("state") == RETIRED else ""
@@ -182,14 +182,14 @@ async def update(request: Update, ctx: ActorContext) -> Mapping[str, Any]:
             f"accepted: {', '.join(PIPELINE_FIELDS)}"
         )
     uuid = _target_uuid(request, changes, ctx)
-    pipeline = await ctx.store.get_document("pipelines", uuid)
+    pipeline = await ctx.store.get_document("pipelines", uuid, message_ids=[ctx.message_id])
     if pipeline is not None and pipeline.consumed(ctx.message_id):
         authority = _presented_authority(ctx, uuid, request.token)
         changed = {key: value for key, value in changes.items() if key != "components"}
     else:
         authority = _authorized(request, uuid, ctx)
         if pipeline is None:
-            pipeline = await load(ctx.store, "pipelines", uuid)
+            pipeline = await load(ctx.store, "pipelines", uuid, message_ids=[ctx.message_id])
         _refuse_new_components(pipeline, changes)
         changed = {
             key: value
@@ -207,8 +207,11 @@ async def update(request: Update, ctx: ActorContext) -> Mapping[str, Any]:
                 changed,
                 message_id=ctx.message_id,
                 domain=ctx.settings.uuid_domain,
+                sender=ctx.sender,
             )
         else:
+            # Recorded all the same, so a redelivery is recognized (and authorized) as this one.
+            await ctx.store.record_consumed("pipelines", uuid, ctx.message_id)
             ctx.log.debug("Pipeline {uuid} already has these values", uuid=uuid)
     reply: dict[str, Any] = {"uuid": uuid, "updated": sorted(changed)}
     if authority is Authority.UPDATE:
@@ -223,10 +226,10 @@ async def update(request: Update, ctx: ActorContext) -> Mapping[str, Any]:
 async def retire(request: Retire, ctx: ActorContext) -> Mapping[str, Any]:
     """Take the pipeline out of service; retiring it again is a successful no-op."""
     uuid = require_uuid(request.uuid, UUIDType.PIPELINE)
-    pipeline = await ctx.store.get_document("pipelines", uuid)
+    pipeline = await ctx.store.get_document("pipelines", uuid, message_ids=[ctx.message_id])
     if pipeline is None or not pipeline.consumed(ctx.message_id):
         authorize(ctx, uuid, request.token, noun="pipeline")
-    pipeline = pipeline or await load(ctx.store, "pipelines", uuid)
+    pipeline = pipeline or await load(ctx.store, "pipelines", uuid, message_ids=[ctx.message_id])
     if pipeline.consumed(ctx.message_id) or pipeline.body.get("state") != RETIRED:
         await record_pipeline_event(
             ctx.store,
@@ -236,9 +239,11 @@ async def retire(request: Retire, ctx: ActorContext) -> Mapping[str, Any]:
             {"state": RETIRED},
             message_id=ctx.message_id,
             domain=ctx.settings.uuid_domain,
+            sender=ctx.sender,
         )
         ctx.log.info("Retired pipeline {uuid}", uuid=uuid)
     else:
+        await ctx.store.record_consumed("pipelines", uuid, ctx.message_id)
         ctx.log.info("Pipeline {uuid} was already retired; nothing changed", uuid=uuid)
     return {"uuid": uuid, "state": RETIRED}
 

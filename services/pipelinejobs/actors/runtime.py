@@ -179,6 +179,7 @@ class Runtime:
                 update_tokens=self.update_tokens,
                 admin_tokens=self.admin_tokens,
                 log=log,
+                sender=message.sender,
             )
             try:
                 result = await actor.handle(message, ctx)

@@ -14,7 +14,7 @@ about to be applied, on the very version of the document the event is appended t
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,8 +43,11 @@ def history_event(name: str, data: Mapping[str, Any] | None, *, domain: str) -> 
     }
 
 
-async def load(store: Store, kind: DocumentKind, uuid: str) -> StoredDocument:
-    document = await store.get_document(kind, uuid)
+async def load(
+    store: Store, kind: DocumentKind, uuid: str, *, message_ids: Iterable[str] = ()
+) -> StoredDocument:
+    """The document, checked for the consumed ``message_ids``; ``NotFound`` when there is none."""
+    document = await store.get_document(kind, uuid, message_ids=message_ids)
     if document is None:
         noun = "job" if kind == "jobs" else "pipeline"
         raise NotFound(f"no {noun} with uuid {uuid}")
@@ -61,6 +64,7 @@ async def record_job_event(
     domain: str,
     extra_changes: Mapping[str, Any] | None = None,
     authorize: Callable[[StoredDocument], object] | None = None,
+    sender: str | None = None,
 ) -> Recorded:
     """Apply ``event`` to the job through the state machine and append it to its history.
 
@@ -69,7 +73,7 @@ async def record_job_event(
     Raises ``TransitionNotAllowed`` (nothing written) when the job's state does not accept the
     event, ``NotFound`` for an unknown job, ``VersionConflict`` when another writer won the race.
     """
-    job = await load(store, "jobs", job_uuid)
+    job = await load(store, "jobs", job_uuid, message_ids=[message_id])
     if job.consumed(message_id):
         return Recorded(job, applied=False)
     if authorize is not None:
@@ -86,6 +90,7 @@ async def record_job_event(
         event=entry,
         changes=changes,
         message_id=message_id,
+        sender=sender,
     )
     return Recorded(result.document, applied=result.outcome is AppendOutcome.APPLIED)
 
@@ -99,8 +104,10 @@ async def record_pipeline_event(
     *,
     message_id: str,
     domain: str,
+    sender: str | None = None,
 ) -> Recorded:
-    """Append a pipeline change (``update``, ``retire``) with its field changes."""
+    """Append a pipeline change (``update``, ``retire``) with its field changes; ``pipeline``
+    must have been read with ``message_id`` among the ids checked as consumed."""
     if pipeline.consumed(message_id):
         return Recorded(pipeline, applied=False)
     entry = history_event(name, data, domain=domain)
@@ -111,5 +118,6 @@ async def record_pipeline_event(
         event=entry,
         changes={**changes, "last_event": name, "updated": entry["date"]},
         message_id=message_id,
+        sender=sender,
     )
     return Recorded(result.document, applied=result.outcome is AppendOutcome.APPLIED)

@@ -108,7 +108,7 @@ async def create_managed_job(
     patterns = checked_archive_patterns(archive_patterns)
     linkage = await resolve_linkage(ctx.store, linkage_params)
     uuid = job_uuid(pipeline, linkage.derived_from, data, domain=domain)
-    existing = await ctx.store.get_document("jobs", uuid)
+    existing = await ctx.store.get_document("jobs", uuid, message_ids=[message_id])
     if existing is not None and existing.consumed(message_id):
         return await _prepared(ctx, storage, existing, created=True)
     await require_active_pipeline(ctx, pipeline)
@@ -152,7 +152,9 @@ async def create_managed_job(
         "created": create["date"],
         "updated": create["date"],
     }
-    document, inserted = await ctx.store.create_document("jobs", body, message_id=message_id)
+    document, inserted = await ctx.store.create_document(
+        "jobs", body, message_id=message_id, sender=ctx.sender
+    )
     return await _prepared(
         ctx, storage, document, created=inserted or document.consumed(message_id)
     )

@@ -22,6 +22,7 @@ Documents = list[dict[str, Any]]
 Names = list[str]
 
 DEFAULT_PAGE = 50
+EVENT_PAGE = 1000
 
 
 async def _page(gateway: AsyncGateway, path: str, params: Mapping[str, Any]) -> dict[str, Any]:
@@ -30,6 +31,24 @@ async def _page(gateway: AsyncGateway, path: str, params: Mapping[str, Any]) -> 
     if not isinstance(page, dict) or not isinstance(page.get("items"), list):
         raise gateway.not_a_gateway("GET", path, "a page object with a list of items")
     return page
+
+
+async def _events(gateway: AsyncGateway, path: str) -> Documents:
+    """Every event of a stream, oldest first, read a page at a time from ``path``
+    (``/jobs/{uuid}/events``): the documented ``{uuid, name, date, data}`` of each."""
+    events: Documents = []
+    after: int | None = 0
+    while after is not None:
+        page = await gateway.get(path, {"after": after, "limit": EVENT_PAGE})
+        if not isinstance(page, dict) or not isinstance(page.get("items"), list):
+            raise gateway.not_a_gateway("GET", path, "a page of events")
+        events.extend(
+            {key: value for key, value in item.items() if key != "version"}
+            for item in page["items"]
+        )
+        following = page.get("next")
+        after = following if isinstance(following, int) and following > after else None
+    return events
 
 
 async def _document(gateway: AsyncGateway, path: str) -> dict[str, Any]:
@@ -65,8 +84,8 @@ class PipelinesClient:
         return await _document(self.gateway, f"/pipelines/{quote(uuid, safe='')}")
 
     async def history(self, uuid: str) -> Documents:
-        """The pipeline's events: create, update..., retire."""
-        return list((await self.get(uuid)).get("history") or [])
+        """The pipeline's events: create, update..., retire (all of them, paged)."""
+        return await _events(self.gateway, f"/pipelines/{quote(uuid, safe='')}/events")
 
     async def create(self, document: Mapping[str, Any]) -> dict[str, Any]:
         """Register a pipeline document; the reply has its ``uuid`` and update ``token``."""
@@ -126,8 +145,8 @@ class JobsClient:
         return await _document(self.gateway, f"/jobs/{quote(uuid, safe='')}")
 
     async def history(self, uuid: str) -> Documents:
-        """The job's events, oldest first: ``{uuid, name, date, data}``."""
-        return list((await self.get(uuid)).get("history") or [])
+        """The job's events, oldest first: ``{uuid, name, date, data}`` (all of them, paged)."""
+        return await _events(self.gateway, f"/jobs/{quote(uuid, safe='')}/events")
 
     async def events(self, uuid: str) -> Names:
         """The events the job accepts next, from its state and the state machine."""

@@ -141,6 +141,19 @@ class Page(BaseModel):
     offset: int
 
 
+class EventPage(BaseModel):
+    """A page of an event log: a stream's history (cursor: versions) or the global feed
+    (cursor: positions). Pass ``next`` as ``after`` to read on."""
+
+    items: list[dict[str, Any]]
+    after: int
+    limit: int
+    next: int | None = Field(
+        description="the ``after`` of the next page; for a stream null when this page is its "
+        "end; for the feed always set (poll it to follow new events)"
+    )
+
+
 class Health(BaseModel):
     status: Literal["ok", "ready"]
     checks: dict[str, str] = Field(default_factory=dict)

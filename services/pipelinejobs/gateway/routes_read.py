@@ -1,6 +1,11 @@
-"""The read API: pipelines, jobs (with their history) and files, for any authenticated user.
+"""The read API: pipelines, jobs (with their history), files and the event feed, for any
+authenticated user.
 
 Documents are returned as stored, minus private fields (top-level keys starting with ``_``).
+A document embeds its first :data:`HISTORY_LIMIT` events as ``history``; a longer history says
+so (``history_truncated: true`` and ``history_next``, the events page that continues it). The
+events themselves are paged from ``/jobs/{uuid}/events`` and ``/pipelines/{uuid}/events``, and
+every event of every stream from ``/events`` in commit order. Lists never carry histories.
 Reading needs a Bearer token; nonces belong to actor routes.
 """
 
@@ -14,10 +19,10 @@ from pipelinejobs.domain.identifiers import UUIDType, require_uuid, uuid_type
 from pipelinejobs.domain.states import JobState
 from pipelinejobs.errors import NotFound
 from pipelinejobs.gateway.auth import bearer_principal
-from pipelinejobs.gateway.models import Page
+from pipelinejobs.gateway.models import EventPage, Page
 from pipelinejobs.gateway.problems import documented_problems
 from pipelinejobs.gateway.state import gateway_of
-from pipelinejobs.store.port import DocumentKind
+from pipelinejobs.store.port import DocumentKind, FeedFilter
 
 router = APIRouter(tags=["read"], dependencies=[Depends(bearer_principal)])
 
@@ -26,6 +31,13 @@ Limit = Annotated[int, Query(ge=1, le=MAX_PAGE, description="items per page")]
 Offset = Annotated[int, Query(ge=0, le=10_000_000, description="items to skip")]
 _LIST_PROBLEMS = documented_problems(401, 422, 503)
 _ONE_PROBLEMS = documented_problems(401, 404, 422, 503)
+HISTORY_LIMIT = 500
+"""Events embedded in ``GET /jobs/{uuid}`` and ``GET /pipelines/{uuid}``; the rest are paged."""
+EVENT_PAGE = 1000
+EventLimit = Annotated[int, Query(ge=1, le=EVENT_PAGE, description="events per page")]
+After = Annotated[
+    int, Query(ge=0, description="the cursor: events after this one (the last page's next)")
+]
 
 
 @router.get("/pipelines", response_model=Page, responses=_LIST_PROBLEMS, summary="Pipelines")
@@ -77,6 +89,72 @@ async def get_job(request: Request, uuid: Annotated[str, Path(max_length=100)]) 
     return await _one(request, "jobs", require_uuid(uuid, UUIDType.PIPELINEJOB))
 
 
+@router.get(
+    "/jobs/{uuid}/events",
+    response_model=EventPage,
+    responses=_ONE_PROBLEMS,
+    summary="A job's history, a page at a time",
+)
+async def job_events(
+    request: Request,
+    uuid: Annotated[str, Path(max_length=100)],
+    after: After = 0,
+    limit: EventLimit = 100,
+) -> EventPage:
+    return await _history(request, "jobs", require_uuid(uuid, UUIDType.PIPELINEJOB), after, limit)
+
+
+@router.get(
+    "/pipelines/{uuid}/events",
+    response_model=EventPage,
+    responses=_ONE_PROBLEMS,
+    summary="A pipeline's history, a page at a time",
+)
+async def pipeline_events(
+    request: Request,
+    uuid: Annotated[str, Path(max_length=100)],
+    after: After = 0,
+    limit: EventLimit = 100,
+) -> EventPage:
+    return await _history(request, "pipelines", require_uuid(uuid, UUIDType.PIPELINE), after, limit)
+
+
+@router.get(
+    "/events",
+    response_model=EventPage,
+    responses=_LIST_PROBLEMS,
+    summary="Every event of every job and pipeline, in commit order",
+)
+async def feed(
+    request: Request,
+    after: After = 0,
+    limit: EventLimit = 100,
+    job: Annotated[str | None, Query(max_length=100, description="one job's events")] = None,
+    pipeline: Annotated[
+        str | None, Query(max_length=100, description="a pipeline's events and its jobs'")
+    ] = None,
+    name: Annotated[str | None, Query(max_length=100, description="event name")] = None,
+    state: Annotated[
+        str | None, Query(max_length=100, description="the job's or pipeline's state after it")
+    ] = None,
+) -> EventPage:
+    filters = FeedFilter(
+        job=None if job is None else require_uuid(job, UUIDType.PIPELINEJOB),
+        pipeline=None if pipeline is None else require_uuid(pipeline, UUIDType.PIPELINE),
+        name=None if name is None else name.lower(),
+        state=None if state is None else state.upper(),
+    )
+    events = await gateway_of(request).system.store.read_feed(
+        after=after, limit=limit, filters=filters
+    )
+    return EventPage(
+        items=[event.public() for event in events],
+        after=after,
+        limit=limit,
+        next=events[-1].position if events else after,
+    )
+
+
 @router.get("/files", response_model=Page, responses=_LIST_PROBLEMS, summary="Files")
 async def list_files(
     request: Request,
@@ -112,11 +190,37 @@ async def _page(
 
 
 async def _one(request: Request, kind: DocumentKind, uuid: str) -> dict[str, Any]:
-    document = await gateway_of(request).system.store.get_document(kind, uuid)
+    store = gateway_of(request).system.store
+    document = await store.get_document(kind, uuid)
     if document is None:
-        noun = "pipeline" if kind == "pipelines" else "job"
-        raise NotFound(f"no {noun} {uuid}")
-    return public(document.body)
+        raise NotFound(f"no {_noun(kind)} {uuid}")
+    events = await store.read_events(kind, uuid, limit=HISTORY_LIMIT + 1)
+    body = public(document.body)
+    body["history"] = [event.event for event in events[:HISTORY_LIMIT]]
+    if len(events) > HISTORY_LIMIT:
+        body["history_truncated"] = True
+        body["history_next"] = f"/{kind}/{uuid}/events?after={HISTORY_LIMIT}&limit={EVENT_PAGE}"
+    return body
+
+
+async def _history(
+    request: Request, kind: DocumentKind, uuid: str, after: int, limit: int
+) -> EventPage:
+    store = gateway_of(request).system.store
+    events = await store.read_events(kind, uuid, after=after, limit=limit + 1)
+    if not events and await store.get_document(kind, uuid) is None:
+        raise NotFound(f"no {_noun(kind)} {uuid}")
+    page = events[:limit]
+    return EventPage(
+        items=[{"version": event.version, **event.event} for event in page],
+        after=after,
+        limit=limit,
+        next=page[-1].version if len(events) > limit else None,
+    )
+
+
+def _noun(kind: DocumentKind) -> str:
+    return "pipeline" if kind == "pipelines" else "job"
 
 
 def public(document: dict[str, Any]) -> dict[str, Any]:

@@ -92,11 +92,41 @@ def check_page(limit: int, offset: int) -> None:
         raise InvalidInput(f"offset {offset} is negative; accepted: 0 or more")
 
 
-def appended(body: Mapping[str, Any], event: JSON, changes: Mapping[str, Any]) -> JSON:
-    """The body after the event: changes set, event last in history."""
-    history = list(body.get("history", []))
-    history.append(event)
-    return {**body, **changes, "history": history}
+def appended(body: Mapping[str, Any], changes: Mapping[str, Any]) -> JSON:
+    """The projection after an event: its changes set."""
+    return {**body, **changes}
+
+
+def split_new(body: Mapping[str, Any]) -> tuple[JSON, list[JSON]]:
+    """A new document's projection (the body without ``history``) and its first events."""
+    projection = {name: value for name, value in body.items() if name != "history"}
+    return projection, [dict(event) for event in body["history"]]
+
+
+def check_event(kind: DocumentKind, uuid: str, event: Any) -> JSON:
+    """An event to append: a JSON object with a string ``name`` (the feed filters on it)."""
+    if not isinstance(event, Mapping) or not isinstance(event.get("name"), str):
+        raise InvalidInput(
+            f"{noun(kind)} {uuid}: an event must be an object with a string 'name', not {event!r}"
+        )
+    return dict(event)
+
+
+def stream_facts(kind: DocumentKind, uuid: str, body: Mapping[str, Any]) -> tuple[Any, Any]:
+    """What the feed filters an event on: the stream's state after it, and its pipeline."""
+    pipeline = uuid if kind == "pipelines" else body.get("pipeline_uuid")
+    state = body.get("state")
+    return (state if isinstance(state, str) else None), (
+        pipeline if isinstance(pipeline, str) else None
+    )
+
+
+def check_cursor(after: int, limit: int) -> None:
+    """A page of the log: 1..MAX_PAGE events after a non-negative version or position."""
+    if not 1 <= limit <= MAX_PAGE:
+        raise InvalidInput(f"limit {limit} is out of range; accepted: 1 to {MAX_PAGE}")
+    if after < 0:
+        raise InvalidInput(f"after {after} is negative; accepted: 0 or more")
 
 
 def require_document(

@@ -1,65 +1,81 @@
 """The distributed store: MongoDB through PyMongo's asyncio API (``AsyncMongoClient``).
 
-Collections ``pipelines``, ``jobs``, ``files``, ``catalog``, ``executions`` and ``nonces``; every
-``_id`` is our string uuid or id, never an ObjectId. Private fields live beside the public body
-and are stripped on read: ``_version`` and ``_messages`` (consumed message ids) on pipelines and
-jobs, ``_text_id`` (a copy of the catalog text ``id``, which carries the unique index).
+Collections ``events``, ``pipelines``, ``jobs``, ``consumed``, ``counters``, ``files``,
+``catalog``, ``executions`` and ``nonces``; every ``_id`` is our string uuid or id, never an
+ObjectId. Private fields live beside the public body and are stripped on read: ``_version`` on
+the projections (pipelines, jobs), ``_text_id`` (a copy of the catalog text ``id``, which carries
+the unique index).
 
-Every write that must be atomic is one conditional single-document write; no transactions:
+The event log, and why no transaction: a transaction needs a replica set, and the store must work
+on a standalone server too. So **the event insert is the commit point**:
 
-- ``append_event`` reads the document (which already answers NotFound, ALREADY_APPLIED and
-  VersionConflict without writing), then writes once with the filter
-  ``{_id, _version: expected, _messages: {$nin: [message_id]}}`` and ``$set`` of the changes,
-  the history extended by the event, ``_version: expected + 1`` and the message ids. The version
-  guard makes the extended history exactly the stored one; when the write matches nothing, a
-  second read tells which of the three answers applies. ``_messages`` keeps the last
-  :data:`MESSAGE_WINDOW` ids: one id per event, so only a document with more events than that
-  could forget a redelivery, and the document stays far below 16 MiB.
+1. ``append_event`` reads the projection (caught up, see 4) and answers ALREADY_APPLIED (an event
+   or a no-change record of that message in the stream), VersionConflict or NotFound without
+   writing.
+2. It takes a global ``position`` (one ``$inc`` on the ``counters`` document ``events``), then
+   inserts the event with ``_id`` ``"<stream>:<version>"``: the primary key makes (stream,
+   version) unique on every server, and a unique index makes (stream, message id) unique. A
+   duplicate key means another writer took that version: if it was the same message (a racing
+   redelivery) the answer is ALREADY_APPLIED, else VersionConflict.
+3. It updates the projection with ``$set`` of the changes and ``$inc`` of ``_version``, guarded by
+   ``_version: version - 1``: idempotent, so applying an event twice changes nothing.
+4. Catch-up: every read of a projection first applies (3) for the stream's events above its
+   ``_version``, in version order. A crash after (2) loses nothing (the next read or append
+   projects the event) and doubles nothing (the guard); a crash before (2) wrote nothing but a
+   position, so the redelivery appends the event once. A creation inserts the version 1 event
+   (carrying the whole first projection) before the projection itself, the same way.
+
+Each event also carries its ``changes`` (private), which is what (3) and (4) apply.
+
+Ordering: positions are unique and, within a stream, increase with versions (an event's
+position is taken after its previous event was committed). Across streams they are allocation
+order, not commit order: an event may become visible shortly after one with a higher position
+(the time between taking a position and the insert). A feed reader that must not miss such an
+event re-reads a short window behind its cursor; SQLite has no such window (its positions are
+commit order).
+
+Other atomic writes are one conditional single-document write each:
+
 - Nonce redemption reads for a precise refusal, then one ``find_one_and_update`` conditioned on
   the remaining uses (``-1``: count the use; else ``{$gt: 0}``: count it and take one off); a
   refund is the inverse, conditioned on a counted use (``current_uses`` ``{$gt: 0}``).
 - ``submit_execution`` inserts, and on a duplicate id replaces only with the filter
   ``{_id, status: ERROR, accepted: false}``: a never-accepted execution starts afresh.
+- ``put_catalog_records`` checks every record's text id first, then writes them with one
+  ordered ``bulk_write`` of upserting replacements (all or none only on a transaction-capable
+  server; a failure part-way leaves the records written so far, parents first, and loading
+  again finishes the job).
 - Every collection writes with the configured write concern (``write_concern_of``).
 
-Why the history is ``$set`` rather than ``$push``ed: the MongoDB stand-in the contract suite runs
-on when no server or Docker engine is reachable (nx-27017 0.8.1 with PyMongo 4.20) was probed and
-found to:
-
-- work: string ``_id`` and its uniqueness; unique indexes on fields created before the first
-  insert; version-conditioned ``update_one`` and ``find_one_and_update`` with ``$set``/``$inc``
-  (20 racing appenders: one winner per version; 50 racing redeemers of a 7-use nonce: 7 wins);
-  ``$nin`` on an array; ``$or``; equality on an array element (``child_of``, ``generated_by``);
-  ``$push``/``$each`` of strings (also on a missing field); ``$addToSet``/``$each`` on an existing
-  array or in an upsert; sort (also on two keys, ``_id`` second), skip, limit, counts;
-  ``replace_one``/``update_one`` upserts; ``drop_database``; databases isolated by name;
-- break: ``$push`` of a subdocument (every element of the array comes back as a JSON string);
-  ``$ne`` on an array field in ``update_one``/``find_one`` (matches documents holding the value;
-  ``count_documents`` is right); ``find`` by an array element when that field has a single-field
-  index (finds nothing; compound indexes leading with it are fine); ``$addToSet`` on a missing
-  field (no-op); any index on a field named ``id`` (silently not created, so not unique); a
-  compound index naming ``_id`` (inserts fail); an upserting ``replace_one`` whose replacement
-  has no ``_id`` (inserts an ObjectId); pipeline updates; ``$not``; plus the known gaps (no
-  isolated transactions, silent change streams, ObjectId/UUID/Decimal128 queries, index names
-  ignored).
-
-So this adapter uses ``$nin`` not ``$ne``, ``$set`` of whole lists of subdocuments, compound
-indexes on array fields, the unique index on ``_text_id`` rather than ``id``, an explicit ``_id``
-in replacements, creates ``generated_by`` in the upsert that creates a file, and never relies on
-transactions. All of these are plain, efficient MongoDB as well.
+The stand-in the contract suite runs on when no server is reachable (nx-27017) was probed and
+found to break: ``$push`` of a subdocument; ``$ne`` on an array field in updates; ``find`` by an
+array element when that field has a single-field index; ``$addToSet`` on a missing field; any
+index on a field named ``id``; a compound index naming ``_id``; an upserting ``replace_one``
+without ``_id``; pipeline updates; ``$not``; isolated transactions; change streams. The adapter
+does not shape itself around them beyond what is plain MongoDB anyway (explicit ``_id``s, the
+unique text-id index on ``_text_id``); tests of operations the stand-in mishandles need a real
+server (``PIPELINEJOBS_TEST_MONGODB_URL``) and are skipped on the stand-in.
 """
 
 from __future__ import annotations
 
 import copy
 import re
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from contextlib import suppress
+from typing import Any, ClassVar
 
-from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, ReturnDocument, WriteConcern
+from pymongo import (
+    ASCENDING,
+    DESCENDING,
+    AsyncMongoClient,
+    ReplaceOne,
+    ReturnDocument,
+    WriteConcern,
+)
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from pipelinejobs.errors import (
     Conflict,
@@ -77,17 +93,26 @@ from pipelinejobs.store.port import (
     AppendOutcome,
     AppendResult,
     DocumentKind,
+    EventRecord,
+    FeedFilter,
     Store,
     StoredDocument,
 )
 
 Raw = dict[str, Any]
-MESSAGE_WINDOW = 1000
-"""How many consumed message ids a pipeline or job keeps (the most recent)."""
+_DUPLICATE_KEY = 11000
 _NEWEST_FIRST = [("updated", DESCENDING), ("uuid", ASCENDING)]
 _REDEEM_ATTEMPTS = 3
 
 _INDEXES: dict[str, list[tuple[list[tuple[str, int]], bool]]] = {
+    "events": [
+        ([("position", ASCENDING)], True),
+        ([("stream", ASCENDING), ("message_id", ASCENDING)], True),
+        ([("stream", ASCENDING), ("version", ASCENDING)], True),
+        ([("pipeline_uuid", ASCENDING), ("position", ASCENDING)], False),
+        ([("name", ASCENDING), ("position", ASCENDING)], False),
+        ([("state", ASCENDING), ("position", ASCENDING)], False),
+    ],
     "pipelines": [(_NEWEST_FIRST, False)],
     "jobs": [
         (_NEWEST_FIRST, False),
@@ -112,6 +137,13 @@ _INDEXES: dict[str, list[tuple[list[tuple[str, int]], bool]]] = {
 class MongoStore(Store):
     """The :class:`Store` on one MongoDB database."""
 
+    CRASH_POINTS: ClassVar[tuple[str, ...]] = (
+        "position-allocated",
+        "event-written",
+        "projection-written",
+    )
+    """Where a write of the event log can be interrupted (see ``fault_injector``)."""
+
     def __init__(
         self,
         url: str,
@@ -126,6 +158,8 @@ class MongoStore(Store):
         self.write_concern = write_concern_of(write_concern, journal=journal)
         self.server_selection_timeout_ms = server_selection_timeout_ms
         self._client: AsyncMongoClient[Raw] | None = None
+        self.fault_injector: Callable[[str], None] | None = None
+        """For crash tests: called with each crash point an event-log write reaches."""
 
     def __repr__(self) -> str:
         return f"MongoStore(database={self.database!r})"
@@ -139,7 +173,10 @@ class MongoStore(Store):
                 )
             for name, indexes in _INDEXES.items():
                 for keys, unique in indexes:
-                    await self._db()[name].create_index(keys, unique=unique)
+                    options: Raw = {"unique": unique}
+                    if unique and keys[-1][0] == "message_id":
+                        options["partialFilterExpression"] = {"message_id": {"$type": "string"}}
+                    await self._db()[name].create_index(keys, **options)
 
     async def close(self) -> None:
         client, self._client = self._client, None
@@ -151,27 +188,54 @@ class MongoStore(Store):
         with translated():
             await self._db().command("ping")
 
-    # -- event-sourced documents -------------------------------------------------------------
+    # -- event log ---------------------------------------------------------------------------
     async def create_document(
-        self, kind: DocumentKind, body: JSON, *, message_id: str
+        self, kind: DocumentKind, body: JSON, *, message_id: str, sender: str | None = None
     ) -> tuple[StoredDocument, bool]:
-        collection = self._collection(_documents.check_kind(kind))
+        _documents.check_kind(kind)
         uuid = _documents.check_new_document(kind, body)
-        stored = copy.deepcopy(body)
+        projection, events = _documents.split_new(copy.deepcopy(body))
+        for event in events:
+            _documents.check_event(kind, uuid, event)
+        state, pipeline = _documents.stream_facts(kind, uuid, projection)
         with translated():
-            try:
-                await collection.insert_one(
-                    {**stored, "_id": uuid, "_version": 1, "_messages": [message_id]}
+            existing = await self._caught_up(kind, uuid, [message_id])
+            if existing is not None:
+                return existing, False
+            records = []
+            for version, event in enumerate(events, start=1):
+                records.append(
+                    {
+                        "_id": _event_id(uuid, version),
+                        "position": await self._next_position(),
+                        "kind": kind,
+                        "stream": uuid,
+                        "version": version,
+                        "event": event,
+                        "name": event["name"],
+                        "message_id": message_id if version == 1 else None,
+                        "sender": sender,
+                        "state": state if version == len(events) else None,
+                        "pipeline_uuid": pipeline,
+                        "changes": projection if version == 1 else {},
+                    }
                 )
-            except DuplicateKeyError:
-                existing = await collection.find_one({"_id": uuid})
-                if existing is None:
-                    raise Conflict(
-                        f"{_documents.noun(kind)} {uuid} was refused as a duplicate "
-                        "but cannot be read back"
+            self._reached("position-allocated")
+            try:
+                await self._collection("events").insert_many(records, ordered=True)
+            except BulkWriteError as error:
+                if not _only_duplicates(error):
+                    raise
+                existing = await self._caught_up(kind, uuid, [message_id])
+                if existing is None:  # the first event of a creation that failed part-way
+                    raise VersionConflict(
+                        f"{_documents.noun(kind)} {uuid} is being created by another writer"
                     ) from None
-                return _stored(existing), False
-        return StoredDocument(uuid, 1, stored, frozenset({message_id})), True
+                return existing, False
+            self._reached("event-written")
+            await self._project(kind, uuid, records)
+            self._reached("projection-written")
+        return StoredDocument(uuid, len(events), projection, frozenset({message_id})), True
 
     async def append_event(
         self,
@@ -182,52 +246,79 @@ class MongoStore(Store):
         event: JSON,
         changes: Mapping[str, Any],
         message_id: str,
+        sender: str | None = None,
     ) -> AppendResult:
-        collection = self._collection(_documents.check_kind(kind))
+        _documents.check_kind(kind)
         _documents.check_changes(kind, changes)
+        entry = copy.deepcopy(_documents.check_event(kind, uuid, event))
         with translated():
-            raw = await collection.find_one({"_id": uuid})
-            stored = _documents.require_document(kind, uuid, _stored_or_none(raw))
+            stored = _documents.require_document(
+                kind, uuid, await self._caught_up(kind, uuid, [message_id])
+            )
             decided = _documents.decide_append(
                 kind, stored, expected_version=expected_version, message_id=message_id
             )
             if decided is not None:
                 return decided
-            body = copy.deepcopy(_documents.appended(stored.body, event, changes))
-            messages = [*(raw or {}).get("_messages", []), message_id][-MESSAGE_WINDOW:]
-            written = await collection.update_one(
-                {"_id": uuid, "_version": expected_version, "_messages": {"$nin": [message_id]}},
-                {
-                    "$set": {
-                        **{name: body[name] for name in changes},
-                        "history": body["history"],
-                        "_version": expected_version + 1,
-                        "_messages": messages,
-                    }
-                },
-            )
-            if written.matched_count == 1:
-                document = StoredDocument(uuid, expected_version + 1, body, frozenset(messages))
-                return AppendResult(AppendOutcome.APPLIED, document)
-            # Another writer got in between our read and our write: decide from what it wrote.
-            latest = _stored_or_none(await collection.find_one({"_id": uuid}))
-            decided = _documents.decide_append(
-                kind,
-                _documents.require_document(kind, uuid, latest),
-                expected_version=expected_version,
-                message_id=message_id,
-            )
-        if decided is None:
-            raise VersionConflict(
-                f"{_documents.noun(kind)} {uuid} changed while the event was being appended: "
-                "reload it and decide again"
-            )
-        return decided
+            body = _documents.appended(stored.body, copy.deepcopy(dict(changes)))
+            state, pipeline = _documents.stream_facts(kind, uuid, body)
+            version = expected_version + 1
+            record = {
+                "_id": _event_id(uuid, version),
+                "position": await self._next_position(),
+                "kind": kind,
+                "stream": uuid,
+                "version": version,
+                "event": entry,
+                "name": entry["name"],
+                "message_id": message_id,
+                "sender": sender,
+                "state": state,
+                "pipeline_uuid": pipeline,
+                "changes": dict(changes),
+            }
+            self._reached("position-allocated")
+            try:
+                await self._collection("events").insert_one(record)
+            except DuplicateKeyError:
+                # Another writer took this version (or the same message raced us): decide again.
+                latest = _documents.require_document(
+                    kind, uuid, await self._caught_up(kind, uuid, [message_id])
+                )
+                decided = _documents.decide_append(
+                    kind, latest, expected_version=expected_version, message_id=message_id
+                )
+                if decided is not None:
+                    return decided
+                raise VersionConflict(
+                    f"{_documents.noun(kind)} {uuid} changed while the event was being "
+                    "appended: reload it and decide again"
+                ) from None
+            self._reached("event-written")
+            await self._project(kind, uuid, [record])
+            self._reached("projection-written")
+        document = StoredDocument(uuid, version, body, frozenset({message_id}))
+        return AppendResult(AppendOutcome.APPLIED, document)
 
-    async def get_document(self, kind: DocumentKind, uuid: str) -> StoredDocument | None:
-        collection = self._collection(_documents.check_kind(kind))
+    async def record_consumed(self, kind: DocumentKind, uuid: str, message_id: str) -> bool:
+        _documents.check_kind(kind)
         with translated():
-            return _stored_or_none(await collection.find_one({"_id": uuid}))
+            if await self._consumed_of(kind, uuid, [message_id]):
+                return False
+            try:
+                await self._collection("consumed").insert_one(
+                    {"_id": f"{kind}:{uuid}:{message_id}", "kind": kind, "stream": uuid}
+                )
+            except DuplicateKeyError:
+                return False
+        return True
+
+    async def get_document(
+        self, kind: DocumentKind, uuid: str, *, message_ids: Iterable[str] = ()
+    ) -> StoredDocument | None:
+        _documents.check_kind(kind)
+        with translated():
+            return await self._caught_up(kind, uuid, list(message_ids))
 
     async def find_documents(
         self,
@@ -251,6 +342,119 @@ class MongoStore(Store):
         query = _documents.check_filters(filters)
         with translated():
             return await collection.count_documents(query)
+
+    async def read_events(
+        self, kind: DocumentKind, uuid: str, *, after: int = 0, limit: int = 100
+    ) -> list[EventRecord]:
+        _documents.check_kind(kind)
+        _documents.check_cursor(after, limit)
+        query = {"stream": uuid, "kind": kind, "version": {"$gt": after}}
+        with translated():
+            cursor = self._collection("events").find(query).sort("version", ASCENDING)
+            return [_event_record(raw) async for raw in cursor.limit(limit)]
+
+    async def find_event(
+        self, kind: DocumentKind, uuid: str, *, message_id: str
+    ) -> EventRecord | None:
+        _documents.check_kind(kind)
+        query = {"stream": uuid, "message_id": message_id, "kind": kind}
+        with translated():
+            raw = await self._collection("events").find_one(query)
+        return None if raw is None else _event_record(raw)
+
+    async def read_feed(
+        self, *, after: int = 0, limit: int = 100, filters: FeedFilter | None = None
+    ) -> list[EventRecord]:
+        _documents.check_cursor(after, limit)
+        chosen = filters or FeedFilter()
+        query: Raw = {"position": {"$gt": after}}
+        if chosen.job is not None:
+            query.update(stream=chosen.job, kind="jobs")
+        for name, value in (
+            ("pipeline_uuid", chosen.pipeline),
+            ("name", chosen.name),
+            ("state", chosen.state),
+        ):
+            if value is not None:
+                query[name] = value
+        with translated():
+            cursor = self._collection("events").find(query).sort("position", ASCENDING)
+            return [_event_record(raw) async for raw in cursor.limit(limit)]
+
+    async def _next_position(self) -> int:
+        counter = await self._collection("counters").find_one_and_update(
+            {"_id": "events"},
+            {"$inc": {"seq": 1}},
+            upsert=True,
+            return_document=ReturnDocument.AFTER,
+        )
+        return int((counter or {})["seq"])
+
+    async def _caught_up(
+        self, kind: DocumentKind, uuid: str, message_ids: Sequence[str]
+    ) -> StoredDocument | None:
+        """The projection after applying any event it lags behind (a crash after an insert)."""
+        projections = self._collection(kind)
+        raw = await projections.find_one({"_id": uuid})
+        known = 0 if raw is None else int(raw["_version"])
+        query = {"stream": uuid, "kind": kind, "version": {"$gt": known}}
+        lagging = [
+            record
+            async for record in self._collection("events").find(query).sort("version", ASCENDING)
+        ]
+        if lagging:
+            if lagging[0]["version"] != known + 1:
+                raise StoreUnavailable(
+                    f"{_documents.noun(kind)} {uuid}: event {known + 1} is missing from the log "
+                    f"(the projection is at {known}); the log is damaged"
+                )
+            await self._project(kind, uuid, lagging)
+            raw = await projections.find_one({"_id": uuid})
+        if raw is None:
+            return None
+        consumed = await self._consumed_of(kind, uuid, message_ids)
+        return _stored(raw, consumed)
+
+    async def _project(self, kind: DocumentKind, uuid: str, records: Sequence[Raw]) -> None:
+        """Apply events to the projection, each guarded by its version: idempotent."""
+        projections = self._collection(kind)
+        for record in records:
+            version = int(record["version"])
+            if version == 1:
+                with suppress(DuplicateKeyError):  # projected already
+                    await projections.insert_one(
+                        {**copy.deepcopy(record["changes"]), "_id": uuid, "_version": 1}
+                    )
+                continue
+            update: Raw = {"$inc": {"_version": 1}}
+            if record["changes"]:
+                update["$set"] = record["changes"]
+            await projections.update_one({"_id": uuid, "_version": version - 1}, update)
+
+    async def _consumed_of(
+        self, kind: DocumentKind, uuid: str, message_ids: Sequence[str]
+    ) -> frozenset[str]:
+        """Which of ``message_ids`` the stream consumed: an event of theirs, or a no-change
+        record."""
+        wanted = list(dict.fromkeys(message_ids))
+        if not wanted:
+            return frozenset()
+        found = {
+            raw["message_id"]
+            async for raw in self._collection("events").find(
+                {"stream": uuid, "kind": kind, "message_id": {"$in": wanted}},
+                projection={"message_id": True},
+            )
+        }
+        marks = [f"{kind}:{uuid}:{message_id}" for message_id in wanted if message_id not in found]
+        if marks:
+            async for raw in self._collection("consumed").find({"_id": {"$in": marks}}):
+                found.add(str(raw["_id"]).removeprefix(f"{kind}:{uuid}:"))
+        return frozenset(found)
+
+    def _reached(self, point: str) -> None:
+        if self.fault_injector is not None:
+            self.fault_injector(point)
 
     # -- files -------------------------------------------------------------------------------
     async def upsert_file(self, file: JSON) -> bool:
@@ -307,6 +511,32 @@ class MongoStore(Store):
                             f"catalog text id {text_id!r} already names another record than {uuid}"
                         ) from None
             raise Conflict(f"catalog record {uuid} could not be written: duplicate key")
+
+    async def put_catalog_records(self, records: Sequence[JSON]) -> None:
+        checked = [(record, *_records.check_catalog_record(record)) for record in records]
+        by_text: dict[str, str] = {}
+        for _, uuid, text_id in checked:
+            if by_text.setdefault(text_id, uuid) != uuid:
+                raise Conflict(f"catalog text id {text_id!r} names two records in one load")
+        catalog = self._collection("catalog")
+        with translated():
+            if by_text:
+                async for holder in catalog.find({"_text_id": {"$in": list(by_text)}}):
+                    if holder["_id"] != by_text[holder["_text_id"]]:
+                        raise Conflict(
+                            f"catalog text id {holder['_text_id']!r} already names another "
+                            f"record than {by_text[holder['_text_id']]}"
+                        )
+            if checked:
+                await catalog.bulk_write(
+                    [
+                        ReplaceOne(
+                            {"_id": uuid}, {**record, "_id": uuid, "_text_id": text_id}, upsert=True
+                        )
+                        for record, uuid, text_id in checked
+                    ],
+                    ordered=True,
+                )
 
     async def get_catalog_record(self, key: str) -> JSON | None:
         catalog = self._collection("catalog")
@@ -550,13 +780,32 @@ def _public(raw: Mapping[str, Any]) -> JSON:
     return {name: value for name, value in raw.items() if name not in PRIVATE_FIELDS}
 
 
-def _stored(raw: Mapping[str, Any]) -> StoredDocument:
+def _stored(raw: Mapping[str, Any], consumed: frozenset[str] = frozenset()) -> StoredDocument:
     return StoredDocument(
-        uuid=str(raw["_id"]),
-        version=int(raw["_version"]),
-        body=_public(raw),
-        message_ids=frozenset(raw.get("_messages", ())),
+        uuid=str(raw["_id"]), version=int(raw["_version"]), body=_public(raw), message_ids=consumed
     )
+
+
+def _event_id(stream: str, version: int) -> str:
+    return f"{stream}:{version}"
+
+
+def _event_record(raw: Mapping[str, Any]) -> EventRecord:
+    return EventRecord(
+        position=int(raw["position"]),
+        kind=_documents.check_kind(str(raw["kind"])),
+        stream=str(raw["stream"]),
+        version=int(raw["version"]),
+        event=dict(raw["event"]),
+        message_id=raw.get("message_id"),
+        sender=raw.get("sender"),
+        state=raw.get("state"),
+        pipeline_uuid=raw.get("pipeline_uuid"),
+    )
+
+
+def _only_duplicates(error: BulkWriteError) -> bool:
+    return all(item.get("code") == _DUPLICATE_KEY for item in error.details.get("writeErrors", []))
 
 
 def _stored_or_none(raw: Mapping[str, Any] | None) -> StoredDocument | None:

@@ -1,18 +1,27 @@
-"""The store port: what the actors, gateway and runtime need from persistence.
+"""The store ports, one per role, implemented together by each adapter (SQLite, MongoDB).
 
-Design (after eventsourcing's recorders): pipelines and jobs are *event-sourced documents*: a
-JSON body with an embedded ``history`` list and an integer ``version``. The one write that
-changes them, :meth:`Store.append_event`, is atomic: it checks the expected version, appends the
-event, applies the field changes and records the consumed ``message_id`` in the same write (one
-conditional single-document update in MongoDB, one transaction in SQLite). That is what gives
-exactly-once effect under at-least-once delivery without a dual write.
+Design (after eventsourcing's recorders): pipelines and jobs are *event streams* with a
+*projection*. Every event is one record, appended once and never changed: stream (the job or
+pipeline uuid), version (1, 2, ... within the stream), the event in the documented shape
+(``{uuid, name, date, data}``), the message id and sender that caused it, and a global
+``position`` in commit order. The document (``StoredDocument.body``: ``uuid``, ``state``,
+``last_event``, ``updated``, ...) is the projection of its stream and carries no history: reading
+or appending costs the same at the 10th event as at the 100,000th. The history is read from the
+log, a page at a time (:meth:`EventLog.read_events`), and the global feed
+(:meth:`EventLog.read_feed`) pages through every stream in position order.
+
+Exactly-once effect under at-least-once delivery: an append checks the expected version and the
+consumed message ids and writes the event, the projection and the consumed id as one unit (one
+transaction in SQLite; in MongoDB the event insert is the commit point, see its module). Events
+are unique on (stream, version) and on (stream, message id); a message that changes nothing is
+recorded too (:meth:`EventLog.record_consumed`), so a redelivery is recognized for ever.
 
 Conventions every adapter keeps:
 
 - Document ids are our typed UUID strings (never ObjectIds). Timestamps are ISO-8601 UTC strings.
-- ``StoredDocument.body`` is the public document: ``uuid``, the fields, ``history``. The consumed
-  message ids are kept beside it (``StoredDocument.message_ids``), never inside ``body``.
-- A history event is stored as given (``{uuid, name, date, data}``); adapters add nothing to it.
+- ``StoredDocument.message_ids`` holds the ids, among those the reader asked about
+  (``get_document(..., message_ids=...)``), that this stream has consumed: the consumed set
+  of a long stream is never loaded whole.
 - Errors are ours (:mod:`pipelinejobs.errors`): ``NotFound``, ``VersionConflict`` (lost race),
   ``Conflict`` (duplicate where a duplicate is not idempotent), ``NonceRejected``,
   ``StoreUnavailable`` for anything the driver says about reachability or timeouts.
@@ -23,10 +32,10 @@ Conventions every adapter keeps:
 from __future__ import annotations
 
 import enum
-from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from abc import abstractmethod
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 DocumentKind = Literal["pipelines", "jobs"]
 """The event-sourced document collections."""
@@ -36,7 +45,8 @@ JSON = dict[str, Any]
 
 @dataclass(frozen=True)
 class StoredDocument:
-    """A pipeline or job as stored: its public body, version and consumed message ids."""
+    """A pipeline or job as stored: its projection (no history), version, and which of the
+    message ids the reader asked about the stream has consumed."""
 
     uuid: str
     version: int
@@ -44,7 +54,8 @@ class StoredDocument:
     message_ids: frozenset[str] = field(default_factory=frozenset)
 
     def consumed(self, message_id: str) -> bool:
-        """Whether the message with this id has already changed this document."""
+        """Whether the message with this id has already been consumed by this stream (the
+        id must have been asked about when the document was read)."""
         return message_id in self.message_ids
 
 
@@ -59,13 +70,54 @@ class AppendResult:
     document: StoredDocument
 
 
-class Store(ABC):
-    """Async persistence for documents, files, catalog records, executions and nonces."""
+@dataclass(frozen=True)
+class EventRecord:
+    """One event of one stream, as the log keeps it."""
 
-    # -- lifecycle ---------------------------------------------------------------------------
+    position: int
+    kind: DocumentKind
+    stream: str
+    version: int
+    event: JSON
+    """The documented history entry: ``{uuid, name, date, data}``."""
+    message_id: str | None = None
+    sender: str | None = None
+    state: str | None = None
+    """The stream's ``state`` right after this event."""
+    pipeline_uuid: str | None = None
+    """The job's pipeline, or the pipeline itself."""
+
+    def public(self) -> JSON:
+        """The feed's item: the documented event plus where it sits (never the message id)."""
+        return {
+            "position": self.position,
+            "kind": self.kind[:-1],
+            "stream": self.stream,
+            "version": self.version,
+            **self.event,
+            "state": self.state,
+            "pipeline_uuid": self.pipeline_uuid,
+            "sender": self.sender,
+        }
+
+
+@dataclass(frozen=True)
+class FeedFilter:
+    """Equality filters of the global feed; None means any."""
+
+    job: str | None = None
+    pipeline: str | None = None
+    name: str | None = None
+    state: str | None = None
+
+
+class Lifecycle(Protocol):
+    """Connecting, creating (or upgrading) the schema, readiness."""
+
     @abstractmethod
     async def start(self) -> None:
-        """Connect and create collections/tables and (unique) indexes. Idempotent."""
+        """Connect, create collections/tables and (unique) indexes, and upgrade data written by
+        an earlier release. Idempotent."""
 
     @abstractmethod
     async def close(self) -> None:
@@ -75,17 +127,21 @@ class Store(ABC):
     async def ping(self) -> None:
         """Raise ``StoreUnavailable`` when the store cannot answer now (readiness)."""
 
-    # -- event-sourced documents (pipelines, jobs) -----------------------------------------
+
+class EventLog(Protocol):
+    """Documents and events: the streams of pipelines and jobs, their projections, the feed."""
+
     @abstractmethod
     async def create_document(
-        self, kind: DocumentKind, body: JSON, *, message_id: str
+        self, kind: DocumentKind, body: JSON, *, message_id: str, sender: str | None = None
     ) -> tuple[StoredDocument, bool]:
-        """Insert ``body`` (which has ``uuid`` and ``history`` with its first event) at version 1.
+        """Start a stream: ``body`` has ``uuid`` and ``history`` with its first event(s); each
+        event becomes a record (versions 1..n) and the rest of ``body`` the projection.
 
-        Returns ``(document, True)`` when inserted. When a document with that uuid exists,
-        nothing is written and ``(existing, False)`` is returned: creation is idempotent, and the
-        caller tells "same message redelivered" (``existing.consumed(message_id)``) from
-        "someone else created it".
+        Returns ``(document, True)`` when created. When a stream with that uuid exists, nothing
+        is written and ``(existing, False)`` is returned (its ``message_ids`` tell whether
+        ``message_id`` created it): creation is idempotent, and the caller tells "same message
+        redelivered" from "someone else created it".
         """
 
     @abstractmethod
@@ -98,19 +154,27 @@ class Store(ABC):
         event: JSON,
         changes: Mapping[str, Any],
         message_id: str,
+        sender: str | None = None,
     ) -> AppendResult:
-        """Append ``event`` to ``history``, set ``changes`` and record ``message_id``, atomically.
+        """Append ``event``, set ``changes`` on the projection and record ``message_id``, as one.
 
-        - ``ALREADY_APPLIED`` (and the current document) when ``message_id`` was consumed before;
-          nothing is written.
+        - ``ALREADY_APPLIED`` (and the current document) when ``message_id`` was consumed by
+          this stream before; nothing is written.
         - ``VersionConflict`` when the stored version is not ``expected_version``.
         - ``NotFound`` when there is no such document.
         On success the version is ``expected_version + 1``.
         """
 
     @abstractmethod
-    async def get_document(self, kind: DocumentKind, uuid: str) -> StoredDocument | None:
-        """The document with this uuid, or None."""
+    async def record_consumed(self, kind: DocumentKind, uuid: str, message_id: str) -> bool:
+        """Record that ``message_id`` was consumed by the stream without changing it (e.g. a
+        pipeline update with no change), so its redelivery is recognized. True when new."""
+
+    @abstractmethod
+    async def get_document(
+        self, kind: DocumentKind, uuid: str, *, message_ids: Iterable[str] = ()
+    ) -> StoredDocument | None:
+        """The document with this uuid, or None; ``message_ids``: the ids to check as consumed."""
 
     @abstractmethod
     async def find_documents(
@@ -130,7 +194,29 @@ class Store(ABC):
     ) -> int:
         """How many documents ``find_documents`` would page through."""
 
-    # -- files ---------------------------------------------------------------------------
+    @abstractmethod
+    async def read_events(
+        self, kind: DocumentKind, uuid: str, *, after: int = 0, limit: int = 100
+    ) -> list[EventRecord]:
+        """The stream's events with a version above ``after``, oldest first, at most ``limit``."""
+
+    @abstractmethod
+    async def find_event(
+        self, kind: DocumentKind, uuid: str, *, message_id: str
+    ) -> EventRecord | None:
+        """The event that ``message_id`` appended to the stream, if any."""
+
+    @abstractmethod
+    async def read_feed(
+        self, *, after: int = 0, limit: int = 100, filters: FeedFilter | None = None
+    ) -> list[EventRecord]:
+        """Events of every stream with a position above ``after``, in position order."""
+
+
+class CatalogAndFiles(Protocol):
+    """Files made by jobs, and the catalog (experiment designs, experiments, samples,
+    measurements)."""
+
     @abstractmethod
     async def upsert_file(self, file: JSON) -> bool:
         """Insert or merge a file record keyed by ``file['uuid']``.
@@ -155,12 +241,16 @@ class Store(ABC):
         """File records, ordered by name: those generated by one job (``generated_by``), and
         the one named exactly ``name`` (its path on the archive system), when given."""
 
-    # -- catalog: experiment designs, experiments, samples, measurements ----------------------
     @abstractmethod
     async def put_catalog_record(self, record: JSON) -> None:
         """Insert or replace a catalog record keyed by ``record['uuid']``. It also has
         ``type`` (experiment_design, experiment, sample, measurement), the text ``id``
         (e.g. ``sample.tacc.abcde``, unique) and ``child_of`` (parent uuids)."""
+
+    @abstractmethod
+    async def put_catalog_records(self, records: Sequence[JSON]) -> None:
+        """:meth:`put_catalog_record` for each record, all or none (one transaction in SQLite,
+        one ordered bulk write in MongoDB, see its module)."""
 
     @abstractmethod
     async def get_catalog_record(self, key: str) -> JSON | None:
@@ -180,7 +270,10 @@ class Store(ABC):
     async def count_catalog_records(self, record_type: str) -> int:
         """How many records of ``record_type`` there are."""
 
-    # -- executions ------------------------------------------------------------------------
+
+class Executions(Protocol):
+    """The execution record of every message (status, timestamps, result, log lines)."""
+
     @abstractmethod
     async def save_execution(self, execution: JSON) -> None:
         """Insert the execution keyed by ``execution['id']``, or do nothing if it exists."""
@@ -223,7 +316,10 @@ class Store(ABC):
         """Executions of ``actor`` (without their logs), newest ``submitted`` first, then by id;
         only those sent by one of ``senders`` when given."""
 
-    # -- nonces (Abaco semantics) ------------------------------------------------------------
+
+class Nonces(Protocol):
+    """Nonces with Abaco's semantics (levels, uses, expiry)."""
+
     @abstractmethod
     async def save_nonce(self, nonce: JSON) -> None:
         """Insert a nonce: ``id``, ``actor``, ``level`` (0..3), ``max_uses`` (-1 unlimited),
@@ -259,3 +355,7 @@ class Store(ABC):
         racing each other never leave more than ``max_uses`` uses counted; ``NonceRejected``
         when the nonce kept changing under a few attempts (the caller may try again).
         """
+
+
+class Store(Lifecycle, EventLog, CatalogAndFiles, Executions, Nonces, Protocol):
+    """Every role at once: what the system wires. Code that needs one role takes that role."""

@@ -1,19 +1,25 @@
-"""The embedded store: one SQLite file in the data directory, through aiosqlite.
+"""The embedded store: one SQLite file in the data directory, on one dedicated thread.
 
 Choices:
 
 - WAL journal with ``synchronous=FULL``: a delivery is acked once its event is committed, so a
   commit must survive a power cut, not only a process crash (``NORMAL`` in WAL mode may lose the
-  last transactions on power loss). Writes are small; the extra fsync is cheap next to a broker
-  round trip.
-- One connection, and one ``asyncio.Lock`` around every operation. aiosqlite runs a connection's
-  statements on one thread, so coroutines sharing it would otherwise interleave statements inside
-  each other's transactions (and read each other's uncommitted rows). Serializing whole operations
-  keeps every write a unit; embedded mode is one process, and SQLite writes one at a time anyway.
+  last transactions on power loss).
+- One connection owned by one thread (a single-worker executor). Each operation, with all its
+  statements, is one call to that thread: one hop per operation, not one per statement (the hop
+  per statement of aiosqlite doubled the time spent in the database), and operations never
+  interleave inside each other's transactions. Embedded mode is one process, and SQLite writes
+  one at a time anyway.
 - Every write is ``BEGIN IMMEDIATE`` ... ``COMMIT``: the write lock is taken up front, so a second
   process on the same file waits (busy timeout) instead of failing halfway with a lock upgrade.
-- ``append_event`` checks the consumed message ids and the version, updates the body and records
-  the message id in the same transaction: exactly-once effect without a dual write.
+- The event log: ``events`` holds one row per event (unique on stream and version, and on stream
+  and message id), ``position`` is its ``INTEGER PRIMARY KEY AUTOINCREMENT``: since writes are
+  serialized by the database lock, positions are a global total order equal to commit order.
+  ``append_event`` checks the consumed message ids and the version, inserts the event and
+  updates the projection in the same transaction: exactly-once effect without a dual write, and
+  a crash between the two writes leaves neither.
+- The schema version is recorded (``PRAGMA user_version``); ``start`` upgrades a database written
+  by an earlier release (see :mod:`pipelinejobs.store._sqlite_schema`).
 """
 
 from __future__ import annotations
@@ -21,21 +27,23 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
-from contextlib import asynccontextmanager, contextmanager, suppress
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager, suppress
+from functools import partial
 from pathlib import Path
-from typing import Any
-
-import aiosqlite
+from typing import Any, ClassVar, TypeVar
 
 from pipelinejobs.errors import Conflict, InvalidInput, NotFound, StoreUnavailable
 from pipelinejobs.store import _documents, _nonces, _records
-from pipelinejobs.store._sqlite_schema import DOCUMENT_COLUMNS, SCHEMA
+from pipelinejobs.store._sqlite_schema import DOCUMENT_COLUMNS, upgrade
 from pipelinejobs.store.port import (
     JSON,
     AppendOutcome,
     AppendResult,
     DocumentKind,
+    EventRecord,
+    FeedFilter,
     Store,
     StoredDocument,
 )
@@ -46,69 +54,129 @@ _EXECUTION_SENDER = "json_extract(body, '$.sender')"
 _EXECUTION_SUBMITTED = "json_extract(body, '$.submitted')"
 """Execution fields queries filter and sort on, spelled as the ``executions_by_actor`` index
 spells them (SQLite uses an expression index only for the same expression)."""
+T = TypeVar("T")
+_EVENT_COLUMNS = "position, kind, stream, version, body, message_id, sender, state, pipeline_uuid"
 
 
 class SQLiteStore(Store):
     """The :class:`Store` on one SQLite database file (``":memory:"`` for a throwaway one)."""
 
+    CRASH_POINTS: ClassVar[tuple[str, ...]] = ("event-written", "projection-written")
+    """Where a write of the event log can be interrupted (see ``fault_injector``)."""
+
     def __init__(self, path: Path | str, *, busy_timeout: float = 5.0) -> None:
         self.path = path if str(path) == MEMORY else Path(path)
         self.busy_timeout = busy_timeout
-        self._db: aiosqlite.Connection | None = None
-        self._lock = asyncio.Lock()
+        self.fault_injector: Callable[[str], None] | None = None
+        """For crash tests: called with each crash point an event-log write reaches."""
+        self._db: sqlite3.Connection | None = None
+        self._executor: ThreadPoolExecutor | None = None
 
     def __repr__(self) -> str:
         return f"SQLiteStore({str(self.path)!r})"
 
     # -- lifecycle ---------------------------------------------------------------------------
     async def start(self) -> None:
-        async with self._lock:
-            if self._db is not None:
-                return
-            with _translated():
-                if isinstance(self.path, Path):
-                    self.path.parent.mkdir(parents=True, exist_ok=True)
-                db = await aiosqlite.connect(
-                    str(self.path), isolation_level=None, timeout=self.busy_timeout
-                )
-                try:
-                    await db.execute("PRAGMA journal_mode=WAL")
-                    await db.execute("PRAGMA synchronous=FULL")
-                    await db.execute(f"PRAGMA busy_timeout={int(self.busy_timeout * 1000)}")
-                    await db.executescript(SCHEMA)
-                except BaseException:
-                    await db.close()
-                    raise
-            self._db = db
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(1, thread_name_prefix="sqlite-store")
+        await self._call(self._open)
+
+    def _open(self) -> None:
+        if self._db is not None:
+            return
+        if isinstance(self.path, Path):
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(
+            str(self.path),
+            isolation_level=None,
+            timeout=self.busy_timeout,
+            check_same_thread=False,
+        )
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=FULL")
+            db.execute(f"PRAGMA busy_timeout={int(self.busy_timeout * 1000)}")
+            upgrade(db)
+        except BaseException:
+            db.close()
+            raise
+        self._db = db
 
     async def close(self) -> None:
-        async with self._lock:
-            db, self._db = self._db, None
-            if db is not None:
-                with _translated():
-                    await db.close()
+        executor = self._executor
+        if executor is None:
+            return
+        await self._call(self._close_db)
+        self._executor = None
+        executor.shutdown(wait=False)
+
+    def _close_db(self) -> None:
+        db, self._db = self._db, None
+        if db is not None:
+            db.close()
 
     async def ping(self) -> None:
-        async with self._read() as db:
-            await db.execute("SELECT 1")
+        await self._read(lambda db: db.execute("SELECT 1").fetchone())
 
-    # -- event-sourced documents -------------------------------------------------------------
+    # -- event log -------------------------------------------------------------------------------
     async def create_document(
-        self, kind: DocumentKind, body: JSON, *, message_id: str
+        self, kind: DocumentKind, body: JSON, *, message_id: str, sender: str | None = None
     ) -> tuple[StoredDocument, bool]:
-        table = _documents.check_kind(kind)
+        _documents.check_kind(kind)
         uuid = _documents.check_new_document(kind, body)
-        text = _dumps(body, f"{_documents.noun(kind)} {uuid}")
-        async with self._write() as db:
-            existing = await self._load(db, kind, uuid)
-            if existing is not None:
-                return existing, False
-            await db.execute(
-                f"INSERT INTO {table} (uuid, version, body) VALUES (?, 1, ?)",  # noqa: S608
-                (uuid, text),
-            )
-            await _consume(db, kind, uuid, message_id)
-        return StoredDocument(uuid, 1, json.loads(text), frozenset({message_id})), True
+        projection, events = _documents.split_new(body)
+        for event in events:
+            _documents.check_event(kind, uuid, event)
+        what = f"{_documents.noun(kind)} {uuid}"
+        text = _dumps(projection, what)
+        event_texts = [_dumps(event, what) for event in events]
+        return await self._write(
+            self._create, kind, uuid, projection, text, events, event_texts, message_id, sender
+        )
+
+    def _create(
+        self,
+        db: sqlite3.Connection,
+        kind: DocumentKind,
+        uuid: str,
+        projection: JSON,
+        text: str,
+        events: list[JSON],
+        event_texts: list[str],
+        message_id: str,
+        sender: str | None,
+    ) -> tuple[StoredDocument, bool]:
+        existing = _load(db, kind, uuid, [message_id])
+        if existing is not None:
+            return existing, False
+        state, pipeline = _documents.stream_facts(kind, uuid, projection)
+        db.executemany(
+            "INSERT INTO events (kind, stream, version, name, body, message_id, sender, state, "
+            "pipeline_uuid) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    kind,
+                    uuid,
+                    version,
+                    event["name"],
+                    event_text,
+                    message_id if version == 1 else None,
+                    sender,
+                    state if version == len(events) else None,
+                    pipeline,
+                )
+                for version, (event, event_text) in enumerate(
+                    zip(events, event_texts, strict=True), 1
+                )
+            ],
+        )
+        self._reached("event-written")
+        db.execute(
+            f"INSERT INTO {kind} (uuid, version, body) VALUES (?, ?, ?)",  # noqa: S608
+            (uuid, len(events), text),
+        )
+        self._reached("projection-written")
+        return StoredDocument(uuid, len(events), projection, frozenset({message_id})), True
 
     async def append_event(
         self,
@@ -119,32 +187,80 @@ class SQLiteStore(Store):
         event: JSON,
         changes: Mapping[str, Any],
         message_id: str,
+        sender: str | None = None,
     ) -> AppendResult:
-        table = _documents.check_kind(kind)
+        _documents.check_kind(kind)
         _documents.check_changes(kind, changes)
-        async with self._write() as db:
-            stored = _documents.require_document(kind, uuid, await self._load(db, kind, uuid))
-            decided = _documents.decide_append(
-                kind, stored, expected_version=expected_version, message_id=message_id
-            )
-            if decided is not None:
-                return decided
-            body = _documents.appended(stored.body, event, changes)
-            text = _dumps(body, f"{_documents.noun(kind)} {uuid}")
-            await db.execute(
-                f"UPDATE {table} SET body = ?, version = ? WHERE uuid = ? AND version = ?",  # noqa: S608
-                (text, expected_version + 1, uuid, expected_version),
-            )
-            await _consume(db, kind, uuid, message_id)
-        document = StoredDocument(
-            uuid, expected_version + 1, json.loads(text), stored.message_ids | {message_id}
+        entry = _documents.check_event(kind, uuid, event)
+        what = f"{_documents.noun(kind)} {uuid}"
+        event_text = _dumps(entry, what)
+        _dumps(dict(changes), what)
+        return await self._write(
+            self._append,
+            kind,
+            uuid,
+            expected_version,
+            entry,
+            event_text,
+            changes,
+            message_id,
+            sender,
         )
+
+    def _append(
+        self,
+        db: sqlite3.Connection,
+        kind: DocumentKind,
+        uuid: str,
+        expected_version: int,
+        event: JSON,
+        event_text: str,
+        changes: Mapping[str, Any],
+        message_id: str,
+        sender: str | None,
+    ) -> AppendResult:
+        stored = _documents.require_document(kind, uuid, _load(db, kind, uuid, [message_id]))
+        decided = _documents.decide_append(
+            kind, stored, expected_version=expected_version, message_id=message_id
+        )
+        if decided is not None:
+            return decided
+        body = _documents.appended(stored.body, changes)
+        state, pipeline = _documents.stream_facts(kind, uuid, body)
+        version = expected_version + 1
+        db.execute(
+            "INSERT INTO events (kind, stream, version, name, body, message_id, sender, state, "
+            "pipeline_uuid) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (kind, uuid, version, event["name"], event_text, message_id, sender, state, pipeline),
+        )
+        self._reached("event-written")
+        db.execute(
+            f"UPDATE {kind} SET body = ?, version = ? WHERE uuid = ? AND version = ?",  # noqa: S608
+            (_dumps(body, uuid), version, uuid, expected_version),
+        )
+        self._reached("projection-written")
+        document = StoredDocument(uuid, version, body, frozenset({message_id}))
         return AppendResult(AppendOutcome.APPLIED, document)
 
-    async def get_document(self, kind: DocumentKind, uuid: str) -> StoredDocument | None:
+    async def record_consumed(self, kind: DocumentKind, uuid: str, message_id: str) -> bool:
         _documents.check_kind(kind)
-        async with self._read() as db:
-            return await self._load(db, kind, uuid)
+
+        def record(db: sqlite3.Connection) -> bool:
+            if _consumed_of(db, kind, uuid, [message_id]):
+                return False
+            db.execute(
+                "INSERT INTO consumed (kind, uuid, message_id) VALUES (?, ?, ?)",
+                (kind, uuid, message_id),
+            )
+            return True
+
+        return await self._write(record)
+
+    async def get_document(
+        self, kind: DocumentKind, uuid: str, *, message_ids: Iterable[str] = ()
+    ) -> StoredDocument | None:
+        _documents.check_kind(kind)
+        return await self._read(_load, kind, uuid, list(message_ids))
 
     async def find_documents(
         self,
@@ -161,61 +277,87 @@ class SQLiteStore(Store):
             f"SELECT uuid, version, body FROM {table}{where} "  # noqa: S608
             "ORDER BY updated DESC, uuid LIMIT ? OFFSET ?"
         )
-        async with self._read() as db:
-            rows = await db.execute_fetchall(sql, (*params, limit, offset))
-            uuids = [str(row[0]) for row in rows]
-            consumed = await _consumed_by(db, kind, uuids)
-        return [
-            StoredDocument(
-                str(row[0]), int(row[1]), json.loads(row[2]), consumed.get(row[0], frozenset())
-            )
-            for row in rows
-        ]
+        rows = await self._read(lambda db: db.execute(sql, (*params, limit, offset)).fetchall())
+        return [StoredDocument(str(row[0]), int(row[1]), json.loads(row[2])) for row in rows]
 
     async def count_documents(
         self, kind: DocumentKind, filters: Mapping[str, str] | None = None
     ) -> int:
         table = _documents.check_kind(kind)
         where, params = _where(_documents.check_filters(filters))
-        async with self._read() as db:
-            rows = await db.execute_fetchall(f"SELECT count(*) FROM {table}{where}", params)  # noqa: S608
-        return int(next(iter(rows))[0])
+        sql = f"SELECT count(*) FROM {table}{where}"  # noqa: S608
+        return int(await self._read(lambda db: db.execute(sql, params).fetchone()[0]))
 
-    async def _load(
-        self, db: aiosqlite.Connection, kind: DocumentKind, uuid: str
-    ) -> StoredDocument | None:
-        rows = list(
-            await db.execute_fetchall(
-                f"SELECT version, body FROM {kind} WHERE uuid = ?",  # noqa: S608
-                (uuid,),
-            )
+    async def read_events(
+        self, kind: DocumentKind, uuid: str, *, after: int = 0, limit: int = 100
+    ) -> list[EventRecord]:
+        _documents.check_kind(kind)
+        _documents.check_cursor(after, limit)
+        sql = (
+            f"SELECT {_EVENT_COLUMNS} FROM events WHERE stream = ? AND kind = ? "  # noqa: S608
+            "AND version > ? ORDER BY version LIMIT ?"
         )
-        if not rows:
-            return None
-        consumed = await _consumed_by(db, kind, [uuid])
-        version, body = rows[0]
-        return StoredDocument(uuid, int(version), json.loads(body), consumed.get(uuid, frozenset()))
+        rows = await self._read(lambda db: db.execute(sql, (uuid, kind, after, limit)).fetchall())
+        return [_event_record(row) for row in rows]
+
+    async def find_event(
+        self, kind: DocumentKind, uuid: str, *, message_id: str
+    ) -> EventRecord | None:
+        _documents.check_kind(kind)
+        sql = (
+            f"SELECT {_EVENT_COLUMNS} FROM events "  # noqa: S608
+            "WHERE stream = ? AND message_id = ? AND kind = ?"
+        )
+        row = await self._read(lambda db: db.execute(sql, (uuid, message_id, kind)).fetchone())
+        return None if row is None else _event_record(row)
+
+    async def read_feed(
+        self, *, after: int = 0, limit: int = 100, filters: FeedFilter | None = None
+    ) -> list[EventRecord]:
+        _documents.check_cursor(after, limit)
+        chosen = filters or FeedFilter()
+        clauses = ["position > ?"]
+        params: list[Any] = [after]
+        if chosen.job is not None:
+            clauses.append("stream = ? AND kind = 'jobs'")
+            params.append(chosen.job)
+        for column, value in (
+            ("pipeline_uuid", chosen.pipeline),
+            ("name", chosen.name),
+            ("state", chosen.state),
+        ):
+            if value is not None:
+                clauses.append(f"{column} = ?")
+                params.append(value)
+        sql = (
+            f"SELECT {_EVENT_COLUMNS} FROM events WHERE {' AND '.join(clauses)} "  # noqa: S608
+            "ORDER BY position LIMIT ?"
+        )
+        rows = await self._read(lambda db: db.execute(sql, (*params, limit)).fetchall())
+        return [_event_record(row) for row in rows]
 
     # -- files -------------------------------------------------------------------------------
     async def upsert_file(self, file: JSON) -> bool:
         uuid = _records.check_file(file)
-        async with self._write() as db:
-            stored = await _fetch_body(db, "SELECT body FROM files WHERE uuid = ?", (uuid,))
+
+        def upsert(db: sqlite3.Connection) -> bool:
+            stored = _fetch_body(db, "SELECT body FROM files WHERE uuid = ?", (uuid,))
             merged = _records.merged_file(stored, file)
-            await db.execute(
+            db.execute(
                 "INSERT INTO files (uuid, body) VALUES (?, ?) "
                 "ON CONFLICT (uuid) DO UPDATE SET body = excluded.body",
                 (uuid, _dumps(merged, f"file {uuid}")),
             )
-            await db.executemany(
+            db.executemany(
                 "INSERT OR IGNORE INTO file_generated_by (job_uuid, file_uuid) VALUES (?, ?)",
                 [(job, uuid) for job in merged["generated_by"]],
             )
-        return stored is None
+            return stored is None
+
+        return await self._write(upsert)
 
     async def get_file(self, uuid: str) -> JSON | None:
-        async with self._read() as db:
-            return await _fetch_body(db, "SELECT body FROM files WHERE uuid = ?", (uuid,))
+        return await self._read(_fetch_body, "SELECT body FROM files WHERE uuid = ?", (uuid,))
 
     async def find_files(
         self,
@@ -240,67 +382,68 @@ class SQLiteStore(Store):
         where = f"WHERE {' AND '.join(conditions)} " if conditions else ""
         # Fixed fragments only; every value is a parameter.
         sql = f"SELECT f.body FROM {source} {where}ORDER BY f.name, f.uuid LIMIT ? OFFSET ?"  # noqa: S608
-        async with self._read() as db:
-            rows = await db.execute_fetchall(sql, (*params, limit, offset))
+        rows = await self._read(lambda db: db.execute(sql, (*params, limit, offset)).fetchall())
         return [json.loads(row[0]) for row in rows]
 
     # -- catalog -----------------------------------------------------------------------------
     async def put_catalog_record(self, record: JSON) -> None:
-        uuid, text_id = _records.check_catalog_record(record)
-        parents = _records.text_list(record, "child_of", "catalog record")
-        text = _dumps(record, f"catalog record {uuid}")
-        async with self._write() as db:
-            try:
-                await db.execute(
-                    "INSERT INTO catalog (uuid, body) VALUES (?, ?) "
-                    "ON CONFLICT (uuid) DO UPDATE SET body = excluded.body",
-                    (uuid, text),
+        await self.put_catalog_records([record])
+
+    async def put_catalog_records(self, records: Sequence[JSON]) -> None:
+        checked = []
+        for record in records:
+            uuid, text_id = _records.check_catalog_record(record)
+            parents = _records.text_list(record, "child_of", "catalog record")
+            checked.append((uuid, text_id, parents, _dumps(record, f"catalog record {uuid}")))
+
+        def put_all(db: sqlite3.Connection) -> None:
+            for uuid, text_id, parents, text in checked:
+                try:
+                    db.execute(
+                        "INSERT INTO catalog (uuid, body) VALUES (?, ?) "
+                        "ON CONFLICT (uuid) DO UPDATE SET body = excluded.body",
+                        (uuid, text),
+                    )
+                except sqlite3.IntegrityError:
+                    raise Conflict(
+                        f"catalog text id {text_id!r} already names another record than {uuid}"
+                    ) from None
+                db.execute("DELETE FROM catalog_child_of WHERE child_uuid = ?", (uuid,))
+                db.executemany(
+                    "INSERT OR IGNORE INTO catalog_child_of (parent_uuid, child_uuid) "
+                    "VALUES (?, ?)",
+                    [(parent, uuid) for parent in parents],
                 )
-            except sqlite3.IntegrityError:
-                raise Conflict(
-                    f"catalog text id {text_id!r} already names another record than {uuid}"
-                ) from None
-            await db.execute("DELETE FROM catalog_child_of WHERE child_uuid = ?", (uuid,))
-            await db.executemany(
-                "INSERT OR IGNORE INTO catalog_child_of (parent_uuid, child_uuid) VALUES (?, ?)",
-                [(parent, uuid) for parent in parents],
-            )
+
+        await self._write(put_all)
 
     async def get_catalog_record(self, key: str) -> JSON | None:
-        async with self._read() as db:
-            return await _fetch_body(
-                db,
-                "SELECT body FROM (SELECT body, 0 AS rank FROM catalog WHERE uuid = ? "
-                "UNION ALL SELECT body, 1 FROM catalog WHERE text_id = ?) ORDER BY rank LIMIT 1",
-                (key, key),
-            )
+        return await self._read(
+            _fetch_body,
+            "SELECT body FROM (SELECT body, 0 AS rank FROM catalog WHERE uuid = ? "
+            "UNION ALL SELECT body, 1 FROM catalog WHERE text_id = ?) ORDER BY rank LIMIT 1",
+            (key, key),
+        )
 
     async def find_catalog_children(self, parent_uuid: str, record_type: str) -> list[JSON]:
-        async with self._read() as db:
-            rows = await db.execute_fetchall(
-                "SELECT c.body FROM catalog_child_of l JOIN catalog c ON c.uuid = l.child_uuid "
-                "WHERE l.parent_uuid = ? AND c.type = ? ORDER BY c.text_id",
-                (parent_uuid, record_type),
-            )
+        sql = (
+            "SELECT c.body FROM catalog_child_of l JOIN catalog c ON c.uuid = l.child_uuid "
+            "WHERE l.parent_uuid = ? AND c.type = ? ORDER BY c.text_id"
+        )
+        rows = await self._read(lambda db: db.execute(sql, (parent_uuid, record_type)).fetchall())
         return [json.loads(row[0]) for row in rows]
 
     async def find_catalog_records(
         self, record_type: str, *, limit: int = 100, offset: int = 0
     ) -> list[JSON]:
         _documents.check_page(limit, offset)
-        async with self._read() as db:
-            rows = await db.execute_fetchall(
-                "SELECT body FROM catalog WHERE type = ? ORDER BY text_id LIMIT ? OFFSET ?",
-                (record_type, limit, offset),
-            )
+        sql = "SELECT body FROM catalog WHERE type = ? ORDER BY text_id LIMIT ? OFFSET ?"
+        rows = await self._read(lambda db: db.execute(sql, (record_type, limit, offset)).fetchall())
         return [json.loads(row[0]) for row in rows]
 
     async def count_catalog_records(self, record_type: str) -> int:
-        async with self._read() as db:
-            rows = await db.execute_fetchall(
-                "SELECT COUNT(*) FROM catalog WHERE type = ?", (record_type,)
-            )
-        return int(next(iter(rows))[0])
+        sql = "SELECT COUNT(*) FROM catalog WHERE type = ?"
+        return int(await self._read(lambda db: db.execute(sql, (record_type,)).fetchone()[0]))
 
     # -- executions --------------------------------------------------------------------------
     async def save_execution(self, execution: JSON) -> None:
@@ -308,38 +451,36 @@ class SQLiteStore(Store):
         lines = _records.text_list(execution, "logs", "execution")
         body = {name: value for name, value in execution.items() if name != "logs"}
         text = _dumps(body, f"execution {execution_id}")
-        async with self._write() as db:
-            cursor = await db.execute(
+
+        def save(db: sqlite3.Connection) -> None:
+            cursor = db.execute(
                 "INSERT INTO executions (id, body) VALUES (?, ?) ON CONFLICT (id) DO NOTHING",
                 (execution_id, text),
             )
             if cursor.rowcount == 1:
-                await _append_log(db, execution_id, lines)
+                _append_log(db, execution_id, lines)
+
+        await self._write(save)
 
     async def submit_execution(self, execution: JSON) -> bool:
         execution_id = _records.check_execution(execution)
         lines = _records.text_list(execution, "logs", "execution")
         body = {name: value for name, value in execution.items() if name != "logs"}
         text = _dumps(body, f"execution {execution_id}")
-        async with self._write() as db:
-            stored = await _fetch_body(
-                db, "SELECT body FROM executions WHERE id = ?", (execution_id,)
-            )
+
+        def submit(db: sqlite3.Connection) -> bool:
+            stored = _fetch_body(db, "SELECT body FROM executions WHERE id = ?", (execution_id,))
             if stored is None:
-                await db.execute(
-                    "INSERT INTO executions (id, body) VALUES (?, ?)", (execution_id, text)
-                )
+                db.execute("INSERT INTO executions (id, body) VALUES (?, ?)", (execution_id, text))
             elif _records.never_accepted(stored):
-                await db.execute(
-                    "UPDATE executions SET body = ? WHERE id = ?", (text, execution_id)
-                )
-                await db.execute(
-                    "DELETE FROM execution_logs WHERE execution_id = ?", (execution_id,)
-                )
+                db.execute("UPDATE executions SET body = ? WHERE id = ?", (text, execution_id))
+                db.execute("DELETE FROM execution_logs WHERE execution_id = ?", (execution_id,))
             else:
                 return False
-            await _append_log(db, execution_id, lines)
-        return True
+            _append_log(db, execution_id, lines)
+            return True
+
+        return await self._write(submit)
 
     async def update_execution(
         self,
@@ -351,34 +492,36 @@ class SQLiteStore(Store):
     ) -> bool:
         changes = dict(fields or {})
         _records.check_execution_update(changes, log_lines)
-        async with self._write() as db:
-            stored = await _fetch_body(
-                db, "SELECT body FROM executions WHERE id = ?", (execution_id,)
-            )
+        lines = list(log_lines)
+
+        def update(db: sqlite3.Connection) -> bool:
+            stored = _fetch_body(db, "SELECT body FROM executions WHERE id = ?", (execution_id,))
             if stored is None:
                 raise NotFound(f"no execution with id {execution_id}")
             if if_status is not None and stored.get("status") != if_status:
                 return False
             if changes:
-                await db.execute(
+                db.execute(
                     "UPDATE executions SET body = ? WHERE id = ?",
                     (_dumps({**stored, **changes}, f"execution {execution_id}"), execution_id),
                 )
-            await _append_log(db, execution_id, log_lines)
-        return True
+            _append_log(db, execution_id, lines)
+            return True
+
+        return await self._write(update)
 
     async def get_execution(self, execution_id: str) -> JSON | None:
-        async with self._read() as db:
-            body = await _fetch_body(
-                db, "SELECT body FROM executions WHERE id = ?", (execution_id,)
-            )
+        def get(db: sqlite3.Connection) -> JSON | None:
+            body = _fetch_body(db, "SELECT body FROM executions WHERE id = ?", (execution_id,))
             if body is None:
                 return None
-            rows = await db.execute_fetchall(
+            rows = db.execute(
                 "SELECT line FROM execution_logs WHERE execution_id = ? ORDER BY line_no",
                 (execution_id,),
-            )
-        return {**body, "logs": [str(row[0]) for row in rows]}
+            ).fetchall()
+            return {**body, "logs": [str(row[0]) for row in rows]}
+
+        return await self._read(get)
 
     async def find_executions(
         self,
@@ -397,87 +540,110 @@ class SQLiteStore(Store):
             sql += f" AND {_EXECUTION_SENDER} IN ({', '.join('?' for _ in senders)})"
             params.extend(senders)
         sql += f" ORDER BY {_EXECUTION_SUBMITTED} DESC, id LIMIT ? OFFSET ?"
-        async with self._read() as db:
-            rows = await db.execute_fetchall(sql, (*params, limit, offset))
+        rows = await self._read(lambda db: db.execute(sql, (*params, limit, offset)).fetchall())
         return [json.loads(row[0]) for row in rows]
 
     # -- nonces ------------------------------------------------------------------------------
     async def save_nonce(self, nonce: JSON) -> None:
         nonce_id = _nonces.check_nonce(nonce)
         text = _dumps(nonce, f"nonce {nonce_id}")
-        async with self._write() as db:
+
+        def save(db: sqlite3.Connection) -> None:
             try:
-                await db.execute("INSERT INTO nonces (id, body) VALUES (?, ?)", (nonce_id, text))
+                db.execute("INSERT INTO nonces (id, body) VALUES (?, ?)", (nonce_id, text))
             except sqlite3.IntegrityError:
                 raise Conflict(f"nonce {nonce_id} already exists") from None
 
+        await self._write(save)
+
     async def get_nonce(self, nonce_id: str) -> JSON | None:
-        async with self._read() as db:
-            return await _fetch_body(db, "SELECT body FROM nonces WHERE id = ?", (nonce_id,))
+        return await self._read(_fetch_body, "SELECT body FROM nonces WHERE id = ?", (nonce_id,))
 
     async def list_nonces(self, actor: str) -> list[JSON]:
-        async with self._read() as db:
-            rows = await db.execute_fetchall(
-                "SELECT body FROM nonces WHERE actor = ? ORDER BY create_time, id", (actor,)
-            )
+        sql = "SELECT body FROM nonces WHERE actor = ? ORDER BY create_time, id"
+        rows = await self._read(lambda db: db.execute(sql, (actor,)).fetchall())
         return [json.loads(row[0]) for row in rows]
 
     async def delete_nonce(self, actor: str, nonce_id: str) -> bool:
-        async with self._write() as db:
-            cursor = await db.execute(
-                "DELETE FROM nonces WHERE id = ? AND actor = ?", (nonce_id, actor)
-            )
+        def delete(db: sqlite3.Connection) -> bool:
+            cursor = db.execute("DELETE FROM nonces WHERE id = ? AND actor = ?", (nonce_id, actor))
             return cursor.rowcount == 1
 
+        return await self._write(delete)
+
     async def redeem_nonce(self, nonce_id: str, *, actor: str, level: int, now: str) -> JSON:
-        async with self._write() as db:
-            stored = await _fetch_body(db, "SELECT body FROM nonces WHERE id = ?", (nonce_id,))
+        def redeem(db: sqlite3.Connection) -> JSON:
+            stored = _fetch_body(db, "SELECT body FROM nonces WHERE id = ?", (nonce_id,))
             nonce = _nonces.check_redeemable(nonce_id, stored, actor=actor, level=level, now=now)
             used = _nonces.used_once(nonce, now)
-            await db.execute(
+            db.execute(
                 "UPDATE nonces SET body = ? WHERE id = ?",
                 (_dumps(used, f"nonce {nonce_id}"), nonce_id),
             )
-        return used
+            return used
+
+        return await self._write(redeem)
 
     async def refund_nonce(self, nonce_id: str, *, actor: str) -> JSON | None:
-        async with self._write() as db:
-            stored = await _fetch_body(db, "SELECT body FROM nonces WHERE id = ?", (nonce_id,))
+        def refund(db: sqlite3.Connection) -> JSON | None:
+            stored = _fetch_body(db, "SELECT body FROM nonces WHERE id = ?", (nonce_id,))
             refunded = None if stored is None else _nonces.refunded_once(stored, actor)
             if refunded is not None:
-                await db.execute(
+                db.execute(
                     "UPDATE nonces SET body = ? WHERE id = ?",
                     (_dumps(refunded, f"nonce {nonce_id}"), nonce_id),
                 )
-        return refunded
+            return refunded
+
+        return await self._write(refund)
 
     # -- units of work -----------------------------------------------------------------------
-    def _connection(self) -> aiosqlite.Connection:
+    def _reached(self, point: str) -> None:
+        if self.fault_injector is not None:
+            self.fault_injector(point)
+
+    def _connection(self) -> sqlite3.Connection:
         if self._db is None:
             raise StoreUnavailable(f"{self!r} is not started (or was closed); call start()")
         return self._db
 
-    @asynccontextmanager
-    async def _read(self) -> AsyncIterator[aiosqlite.Connection]:
-        """One read, alone on the connection."""
-        async with self._lock:
-            with _translated():
-                yield self._connection()
+    async def _call(self, function: Callable[..., T], *args: Any) -> T:
+        """Run ``function(*args)`` on the store's thread, with sqlite3's errors as ours."""
+        executor = self._executor
+        if executor is None:
+            raise StoreUnavailable(f"{self!r} is not started (or was closed); call start()")
+        try:
+            future = asyncio.get_running_loop().run_in_executor(
+                executor, partial(_translated_call, function, *args)
+            )
+        except RuntimeError as error:  # the executor was shut down meanwhile
+            raise StoreUnavailable(f"{self!r} was closed: {error}") from error
+        return await future
 
-    @asynccontextmanager
-    async def _write(self) -> AsyncIterator[aiosqlite.Connection]:
-        """One transaction holding the write lock from its first statement."""
-        async with self._lock:
-            db = self._connection()
-            with _translated():
-                try:
-                    await db.execute("BEGIN IMMEDIATE")
-                    yield db
-                except BaseException:
-                    with suppress(sqlite3.Error):
-                        await db.execute("ROLLBACK")
-                    raise
-                await db.execute("COMMIT")
+    async def _read(self, function: Callable[..., T], *args: Any) -> T:
+        """One read, alone on the connection: ``function(db, *args)``."""
+        return await self._call(lambda: function(self._connection(), *args))
+
+    async def _write(self, function: Callable[..., T], *args: Any) -> T:
+        """``function(db, *args)`` in one transaction holding the write lock from its start."""
+        return await self._call(self._transaction, function, *args)
+
+    def _transaction(self, function: Callable[..., T], *args: Any) -> T:
+        db = self._connection()
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            result = function(db, *args)
+        except BaseException:
+            with suppress(sqlite3.Error):
+                db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+        return result
+
+
+def _translated_call(function: Callable[..., T], *args: Any) -> T:
+    with _translated():
+        return function(*args)
 
 
 @contextmanager
@@ -513,39 +679,61 @@ def _where(filters: Mapping[str, str]) -> tuple[str, tuple[str, ...]]:
     return (" WHERE " + " AND ".join(clauses) if clauses else ""), tuple(params)
 
 
-async def _consume(db: aiosqlite.Connection, kind: str, uuid: str, message_id: str) -> None:
-    await db.execute(
-        "INSERT INTO consumed (kind, uuid, message_id) VALUES (?, ?, ?)", (kind, uuid, message_id)
-    )
-
-
-async def _consumed_by(
-    db: aiosqlite.Connection, kind: str, uuids: Sequence[str]
-) -> dict[str, frozenset[str]]:
-    """The consumed message ids of each document, in one query."""
-    if not uuids:
-        return {}
-    rows = await db.execute_fetchall(
-        "SELECT uuid, message_id FROM consumed "
-        "WHERE kind = ? AND uuid IN (SELECT value FROM json_each(?))",
-        (kind, json.dumps(list(uuids))),
-    )
-    found: dict[str, set[str]] = {}
-    for uuid, message_id in rows:
-        found.setdefault(uuid, set()).add(message_id)
-    return {uuid: frozenset(ids) for uuid, ids in found.items()}
-
-
-async def _fetch_body(db: aiosqlite.Connection, sql: str, params: tuple[Any, ...]) -> JSON | None:
-    rows = list(await db.execute_fetchall(sql, params))
-    if not rows:
+def _load(
+    db: sqlite3.Connection, kind: DocumentKind, uuid: str, message_ids: Sequence[str]
+) -> StoredDocument | None:
+    row = db.execute(
+        f"SELECT version, body FROM {kind} WHERE uuid = ?",  # noqa: S608
+        (uuid,),
+    ).fetchone()
+    if row is None:
         return None
-    body: JSON = json.loads(rows[0][0])
+    consumed = _consumed_of(db, kind, uuid, message_ids)
+    return StoredDocument(uuid, int(row[0]), json.loads(row[1]), consumed)
+
+
+def _consumed_of(
+    db: sqlite3.Connection, kind: str, uuid: str, message_ids: Sequence[str]
+) -> frozenset[str]:
+    """Which of ``message_ids`` the stream consumed: an event of theirs, or a no-change record."""
+    found: set[str] = set()
+    for message_id in dict.fromkeys(message_ids):
+        row = db.execute(
+            "SELECT 1 FROM events WHERE stream = ? AND message_id = ? AND kind = ? "
+            "UNION ALL SELECT 1 FROM consumed WHERE kind = ? AND uuid = ? AND message_id = ? "
+            "LIMIT 1",
+            (uuid, message_id, kind, kind, uuid, message_id),
+        ).fetchone()
+        if row is not None:
+            found.add(message_id)
+    return frozenset(found)
+
+
+def _event_record(row: Sequence[Any]) -> EventRecord:
+    position, kind, stream, version, body, message_id, sender, state, pipeline = row
+    return EventRecord(
+        position=int(position),
+        kind=_documents.check_kind(kind),
+        stream=str(stream),
+        version=int(version),
+        event=json.loads(body),
+        message_id=message_id,
+        sender=sender,
+        state=state,
+        pipeline_uuid=pipeline,
+    )
+
+
+def _fetch_body(db: sqlite3.Connection, sql: str, params: tuple[Any, ...]) -> JSON | None:
+    row = db.execute(sql, params).fetchone()
+    if row is None:
+        return None
+    body: JSON = json.loads(row[0])
     return body
 
 
-async def _append_log(db: aiosqlite.Connection, execution_id: str, lines: Sequence[str]) -> None:
-    await db.executemany(
+def _append_log(db: sqlite3.Connection, execution_id: str, lines: Sequence[str]) -> None:
+    db.executemany(
         "INSERT INTO execution_logs (execution_id, line) VALUES (?, ?)",
         [(execution_id, line) for line in lines],
     )
