@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pipelinejobs.application.ledger import history as stored_history
 from pipelinejobs.application.ledger import history_event
 from pipelinejobs.domain.identifiers import UUIDType, typed_uuid
 
@@ -99,5 +100,6 @@ async def test_a_killed_consumer_loses_nothing_and_the_event_applies_once(
     assert execution["status"] == "COMPLETE", execution["error"]
     job = await sender.store.get_document("jobs", JOB)
     assert job is not None
-    assert [event["name"] for event in job.body["history"]] == ["create", "run", "finish"]
+    events = await stored_history(sender.store, "jobs", JOB)
+    assert [event["name"] for event in events] == ["create", "run", "finish"]
     assert job.body["state"] == "FINISHED"

@@ -11,6 +11,7 @@ from typing import Any, ClassVar
 import pytest
 import structlog
 from pipelinejobs.actors.base import ActorContext, Message
+from pipelinejobs.application.ledger import history as stored_history
 from pipelinejobs.application.ledger import history_event, record_job_event
 from pipelinejobs.application.submission import submit
 from pipelinejobs.domain.derived_ids import follow_up_message_id
@@ -264,7 +265,8 @@ async def test_a_follow_up_lost_with_the_broker_is_sent_again_and_applied_once(
     assert follow_up["status"] == "COMPLETE"
     job = await system.store.get_document("jobs", JOB)
     assert job is not None
-    assert [event["name"] for event in job.body["history"]] == ["create", "run", "update"]
+    events = await stored_history(system.store, "jobs", JOB)
+    assert [event["name"] for event in events] == ["create", "run", "update"]
 
 
 async def test_a_message_whose_confirm_was_lost_ends_complete_without_the_stale_error(

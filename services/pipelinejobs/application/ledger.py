@@ -22,7 +22,7 @@ from pipelinejobs.domain.executions import utc_now
 from pipelinejobs.domain.identifiers import UUIDType, random_typed_uuid
 from pipelinejobs.domain.states import JobEvent, JobState, transition
 from pipelinejobs.errors import NotFound
-from pipelinejobs.store.port import AppendOutcome, DocumentKind, Store, StoredDocument
+from pipelinejobs.store.port import JSON, AppendOutcome, DocumentKind, Store, StoredDocument
 
 
 @dataclass(frozen=True)
@@ -52,6 +52,19 @@ async def load(
         noun = "job" if kind == "jobs" else "pipeline"
         raise NotFound(f"no {noun} with uuid {uuid}")
     return document
+
+
+async def history(store: Store, kind: DocumentKind, uuid: str, *, page: int = 1000) -> list[JSON]:
+    """The whole history of a stream in the documented shape, read from the log a page at a
+    time (for a long stream prefer paging with ``store.read_events`` yourself)."""
+    events: list[JSON] = []
+    after = 0
+    while True:
+        records = await store.read_events(kind, uuid, after=after, limit=page)
+        events.extend(record.event for record in records)
+        if len(records) < page:
+            return events
+        after = records[-1].version
 
 
 async def record_job_event(

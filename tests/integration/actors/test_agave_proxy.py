@@ -16,6 +16,7 @@ from pipelinejobs.actors.agave_proxy import AgaveProxy
 from pipelinejobs.actors.base import ActorContext, Message
 from pipelinejobs.actors.jobs_manager import JobsManager
 from pipelinejobs.application.catalog import load_catalog
+from pipelinejobs.application.ledger import history as stored_history
 from pipelinejobs.application.ledger import record_job_event
 from pipelinejobs.application.submission import submit
 from pipelinejobs.compute.port import ComputeJob, ComputeRejected, ComputeService
@@ -183,9 +184,10 @@ async def test_launch_linked_to_a_sample(make_system, bus_backend, tmp_path):
     assert body["task"] == f"{body['agent']}/executions/{execution['id']}"
     assert body["owner"] == "user:local"
     assert body["state"] == "RUNNING"
-    assert [event["name"] for event in body["history"]] == ["create", "run"]
-    assert body["history"][0]["data"] == JOB_DEFINITION
-    assert body["history"][1]["data"] == {
+    events = await stored_history(system.store, "jobs", body["uuid"])
+    assert [event["name"] for event in events] == ["create", "run"]
+    assert events[0]["data"] == JOB_DEFINITION
+    assert events[1]["data"] == {
         "job_link": "https://compute.example/jobs/v2/job-1",
         "job_id": "job-1",
     }
@@ -511,10 +513,9 @@ async def test_refused_submission_fails_the_job_with_the_reason(make_system, tmp
     assert "queue 'normal' does not exist" in execution["error"]
     [job] = await system.store.find_documents("jobs")
     assert job.body["state"] == "FAILED"
-    assert [event["name"] for event in job.body["history"]] == ["create", "fail"]
-    assert job.body["history"][1]["data"] == {
-        "error": "queue 'normal' does not exist on hpc-tacc-stampede2"
-    }
+    events = await stored_history(system.store, "jobs", job.uuid)
+    assert [event["name"] for event in events] == ["create", "fail"]
+    assert events[1]["data"] == {"error": "queue 'normal' does not exist on hpc-tacc-stampede2"}
 
 
 # -- idempotence and races -------------------------------------------------------------------
@@ -549,7 +550,10 @@ async def test_redelivered_launch_creates_one_job_and_submits_once(
     assert execution["status"] == "COMPLETE", execution["error"]
     assert len(compute.submitted) == 1
     [job] = await system.store.find_documents("jobs")
-    assert [event["name"] for event in job.body["history"]] == ["create", "run"]
+    assert [e["name"] for e in await stored_history(system.store, "jobs", job.uuid)] == [
+        "create",
+        "run",
+    ]
     assert execution["result"]["job_id"] == "job-1"
     assert execution["result"]["callback"] == compute.submitted[0]["notifications"][0]["url"]
     assert len(await system.store.list_nonces("jobs-manager")) == 1
@@ -569,7 +573,10 @@ async def test_redelivered_failed_launch_is_not_submitted_again(make_system, tmp
 
     assert compute.submitted == []
     [job] = await system.store.find_documents("jobs")
-    assert [event["name"] for event in job.body["history"]] == ["create", "fail"]
+    assert [e["name"] for e in await stored_history(system.store, "jobs", job.uuid)] == [
+        "create",
+        "fail",
+    ]
     execution = await system.wait(execution_id_for("launch-1"))
     assert "app is disabled" in execution["error"]
 
@@ -612,6 +619,10 @@ async def test_callbacks_that_arrive_before_run_is_recorded_win(make_system, tmp
     assert execution["status"] == "COMPLETE", execution["error"]
     [job] = await system.store.find_documents("jobs")
     assert job.body["state"] == "FINISHED"
-    assert [event["name"] for event in job.body["history"]] == ["create", "run", "finish"]
+    assert [e["name"] for e in await stored_history(system.store, "jobs", job.uuid)] == [
+        "create",
+        "run",
+        "finish",
+    ]
     assert execution["result"]["job_id"] == "job-1"
     assert any("is already FINISHED" in line for line in execution["logs"])

@@ -16,6 +16,7 @@ import pytest
 from pipelinejobs.actors.base import ActorContext, Message
 from pipelinejobs.actors.jobs_manager import JobsManager
 from pipelinejobs.application.catalog import load_catalog
+from pipelinejobs.application.ledger import history as stored_history
 from pipelinejobs.application.managed_jobs import handle_create
 from pipelinejobs.domain.archive import archive_path
 from pipelinejobs.domain.identifiers import job_uuid, pipeline_uuid, typed_uuid
@@ -99,7 +100,8 @@ async def test_create_returns_the_job_and_its_token(make_system, tmp_path):
     assert job.body["archive_patterns"] == [{"level": "2", "patterns": [r"\.bam$"]}]
     assert job.body["agent"] == "https://example.org/actors/v2/my-reactor"
     assert job.body["owner"] == "user:local"
-    assert [(e["name"], e["data"]) for e in job.body["history"]] == [("create", data)]
+    events = await stored_history(system.store, "jobs", job.uuid)
+    assert [(e["name"], e["data"]) for e in events] == [("create", data)]
     assert storage.local_path("data-sd2e-community", expected_path).is_dir()
     assert any(
         line.endswith(f"Created job {uuid} with update token {reply['token']}")
@@ -125,7 +127,7 @@ async def test_same_request_twice_is_the_same_job_with_one_create_event(make_sys
     assert second["result"] == {**first["result"], "created": False}
     job = await system.store.get_document("jobs", first["result"]["uuid"])
     assert job is not None
-    assert [event["name"] for event in job.body["history"]] == ["create"]
+    assert [e["name"] for e in await stored_history(system.store, "jobs", job.uuid)] == ["create"]
     assert any(line.endswith(f"Job {job.uuid} already exists") for line in second["logs"])
     assert await system.store.count_documents("jobs") == 1
 

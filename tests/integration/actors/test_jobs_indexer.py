@@ -11,6 +11,7 @@ import pytest
 from pipelinejobs.actors.base import ActorContext, Message
 from pipelinejobs.actors.jobs_indexer import JobsIndexer
 from pipelinejobs.application.filters import MAX_FILTERS
+from pipelinejobs.application.ledger import history as stored_history
 from pipelinejobs.application.ledger import history_event, record_job_event
 from pipelinejobs.application.submission import submit
 from pipelinejobs.domain.derived_ids import follow_up_message_id
@@ -91,7 +92,7 @@ async def wait_for_indexed(system: System, index_execution: dict[str, Any]) -> d
 async def history_names(system: System, uuid: str = JOB) -> list[str]:
     job = await system.store.get_document("jobs", uuid)
     assert job is not None
-    return [event["name"] for event in job.body["history"]]
+    return [event["name"] for event in await stored_history(system.store, "jobs", uuid)]
 
 
 async def job_state(system: System, uuid: str = JOB) -> str:
@@ -142,8 +143,9 @@ async def test_documented_json_request_indexes_matching_files_at_level_2(
     assert indexed["result"] == {"uuid": JOB, "state": "FINISHED"}
     job = await system.store.get_document("jobs", JOB)
     assert job is not None
-    assert [event["name"] for event in job.body["history"]][-2:] == ["index", "indexed"]
-    assert job.body["history"][-2]["data"] == {
+    events = await stored_history(system.store, "jobs", JOB)
+    assert [event["name"] for event in events][-2:] == ["index", "indexed"]
+    assert events[-2]["data"] == {
         "level": "2",
         "filters": [r"sample\.uw_biofab\.141715", "sample-uw_biofab-141715"],
     }
@@ -245,8 +247,12 @@ async def assert_refused_and_nothing_written(
     assert any(all(reason in letter.reason for reason in reasons) for letter in dead)
     job = await system.store.get_document("jobs", JOB)
     assert job is not None
-    assert job.version == 1
-    assert [event["name"] for event in job.body["history"]] == ["create", "run", "finish"]
+    assert job.version == 3
+    assert [e["name"] for e in await stored_history(system.store, "jobs", JOB)] == [
+        "create",
+        "run",
+        "finish",
+    ]
     assert await system.store.find_files() == []
 
 

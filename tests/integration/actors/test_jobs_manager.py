@@ -15,6 +15,7 @@ from pipelinejobs.actors.base import ActorContext, Message
 from pipelinejobs.actors.jobs_indexer import JobsIndexer
 from pipelinejobs.actors.jobs_manager import JobsManager
 from pipelinejobs.application.catalog import load_catalog
+from pipelinejobs.application.ledger import history as stored_history
 from pipelinejobs.application.ledger import history_event, record_job_event
 from pipelinejobs.application.submission import submit
 from pipelinejobs.domain.derived_ids import follow_up_message_id
@@ -151,7 +152,9 @@ async def job(system: System, uuid: str = JOB) -> StoredDocument:
 
 
 async def history(system: System, uuid: str = JOB) -> list[tuple[str, dict[str, Any]]]:
-    return [(event["name"], event["data"]) for event in (await job(system, uuid)).body["history"]]
+    return [
+        (event["name"], event["data"]) for event in await stored_history(system.store, "jobs", uuid)
+    ]
 
 
 def logged(execution: dict[str, Any], level: str, text: str) -> bool:
@@ -192,7 +195,7 @@ async def test_documented_finish_event(
     assert logged(execution, "INFO", f"Job {JOB} finish: RUNNING -> FINISHED")
     body = (await job(system)).body
     assert (body["state"], body["last_event"]) == ("FINISHED", "finish")
-    finish = body["history"][-1]
+    finish = (await stored_history(system.store, "jobs", JOB))[-1]
     assert sorted(finish) == ["data", "date", "name", "uuid"]
     assert (finish["name"], finish["data"]) == ("finish", {})
     assert uuid_type(finish["uuid"]) is UUIDType.PIPELINEJOB_EVENT

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from pipelinejobs.actors.pipelines_manager import PipelinesManager
+from pipelinejobs.application.ledger import history as stored_history
 from pipelinejobs.application.ledger import record_pipeline_event
 from pipelinejobs.application.submission import submit
 from pipelinejobs.domain.identifiers import UUIDType, pipeline_uuid, uuid_type
@@ -90,7 +91,7 @@ async def test_documented_tacobot_pipeline_is_registered(
     assert "pipeline_type" not in body
     assert "__options" not in body
     assert (body["state"], body["last_event"], body["owner"]) == ("ACTIVE", "create", "user:local")
-    [create] = body["history"]
+    [create] = await stored_history(system.store, "pipelines", body["uuid"])
     assert (create["name"], create["data"]) == ("create", fields)
     assert uuid_type(create["uuid"]) is UUIDType.PIPELINEJOB_EVENT
 
@@ -131,7 +132,9 @@ async def test_same_components_from_another_message_conflict_without_revealing_t
     assert token not in "\n".join(execution["logs"])
     body = (await stored(system)).body
     assert body["name"] == "Tacobot 9001"
-    assert [event["name"] for event in body["history"]] == ["create"]
+    assert [
+        event["name"] for event in (await stored_history(system.store, "pipelines", body["uuid"]))
+    ] == ["create"]
 
 
 async def test_same_message_delivered_twice_creates_one_pipeline_and_replies_the_same(
@@ -149,7 +152,9 @@ async def test_same_message_delivered_twice_creates_one_pipeline_and_replies_the
     assert execution["status"] == "COMPLETE", execution["error"]
     token = system.update_tokens.issue(TACOBOT_UUID)
     assert execution["result"] == {"uuid": TACOBOT_UUID, "token": token}
-    assert [event["name"] for event in (await stored(system)).body["history"]] == ["create"]
+    assert [
+        event["name"] for event in await stored_history(system.store, "pipelines", TACOBOT_UUID)
+    ] == ["create"]
     assert await system.store.count_documents("pipelines") == 1
     assert await system.bus.dead_letters(ALIAS) == []
 
@@ -178,7 +183,7 @@ async def test_update_action_changes_the_given_fields(make_system: Any, bus_back
         TACOBOT["description"],
     )
     assert body["last_event"] == "update"
-    update = body["history"][-1]
+    update = (await stored_history(system.store, "pipelines", body["uuid"]))[-1]
     assert (update["name"], update["data"]) == (
         "update",
         {"name": "Tacobot 9002", "pipeline_type": "secondary-etl"},
@@ -201,7 +206,7 @@ async def test_update_by_document_with_token_url_parameter(
     assert logged(execution, "INFO", f"Updated pipeline {uuid} with update token {token}")
     body = (await stored(system)).body
     assert (body["description"], body["produces"]) == ("Now with more salsa", ["PNG", "JPEG"])
-    assert body["history"][-1]["data"] == {
+    assert (await stored_history(system.store, "pipelines", body["uuid"]))[-1]["data"] == {
         "description": "Now with more salsa",
         "produces": ["PNG", "JPEG"],
     }
@@ -278,7 +283,9 @@ async def test_redelivered_admin_update_and_retire_whose_token_expired_are_answe
     assert retire["status"] == "COMPLETE", retire["error"]
     assert retire["result"] == {"uuid": uuid, "state": "RETIRED"}
     body = (await stored(system)).body
-    assert [event["name"] for event in body["history"]] == ["create", "update", "retire"]
+    assert [
+        event["name"] for event in (await stored_history(system.store, "pipelines", body["uuid"]))
+    ] == ["create", "update", "retire"]
     assert await system.bus.dead_letters(ALIAS) == []
 
 
@@ -421,7 +428,9 @@ async def test_retire_keeps_the_pipeline_readable_and_twice_is_a_no_op(
         "retire",
         TACOBOT["name"],
     )
-    assert [event["name"] for event in body["history"]] == ["create", "retire"]
+    assert [
+        event["name"] for event in (await stored_history(system.store, "pipelines", body["uuid"]))
+    ] == ["create", "retire"]
 
 
 async def test_registering_the_components_of_a_retired_pipeline_says_so(
