@@ -82,10 +82,10 @@ async def load_catalog(store: Store, document: Any, *, domain: str) -> dict[str,
 
     Validation is all or nothing: the whole document is checked (shape, duplicates, parents
     present in the document or the store) before anything is written, so a refused document
-    leaves the catalog unchanged. The writes are not: the store port writes one record at a
-    time (no multi-record transaction), so a store failure part-way leaves the records written
-    so far, parents first. Loading is idempotent (the same document writes the same records,
-    and records it finds already loaded are its own), so the remedy is to load it again.
+    leaves the catalog unchanged. The records are then written at once
+    (``put_catalog_records``: one transaction on SQLite; one ordered bulk write on MongoDB,
+    which on a server without transactions may stop part-way, parents first). Loading is
+    idempotent (the same document writes the same records), so the remedy is to load it again.
     """
     sections = _sections(document)
     plan = _Plan(store, domain)
@@ -93,8 +93,7 @@ async def load_catalog(store: Store, document: Any, *, domain: str) -> dict[str,
         for index, entry in enumerate(sections.get(kind.section, [])):
             plan.add(kind, index, entry)
     records = await plan.resolved()
-    for record in records:
-        await store.put_catalog_record(record)
+    await store.put_catalog_records(records)
     return {kind.section: len(sections.get(kind.section, [])) for kind in KINDS}
 
 

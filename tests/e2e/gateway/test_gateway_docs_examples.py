@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from gateway_harness import Served, ServeGateway, assert_problem
-from pipelinejobs.application.ledger import history_event
+from pipelinejobs.application.ledger import history, history_event
 from pipelinejobs.domain.derived_ids import follow_up_message_id, sender_message_id
 from pipelinejobs.domain.executions import execution_id_for
 from pipelinejobs.domain.identifiers import UUIDType, file_uuid, typed_uuid
@@ -70,7 +70,7 @@ async def store_job(system: System, state: str) -> str:
 async def stored_job(system: System) -> dict[str, Any]:
     job = await system.store.get_document("jobs", JOB)
     assert job is not None
-    return job.body
+    return {**job.body, "history": await history(system.store, "jobs", JOB)}
 
 
 async def completed(served: Served, response: Any) -> dict[str, Any]:

@@ -128,3 +128,23 @@ async def test_next_events_explain_where_each_event_leads(sdk: Sdk) -> None:
     assert {"event": "fail", "leads_to": "FAILED", "description": "permanently mark as failed"} in (
         accepted["events"]
     )
+
+
+async def test_history_reads_every_event_over_the_pages(sdk: Sdk) -> None:
+    job = ManagedPipelineJob(sdk.gateway, sdk.pipeline_uuid, sample_id="sample.tacc.abcde")
+    await job.setup()
+    stored = await sdk.system.store.get_document("jobs", job.uuid or "")
+    assert stored is not None
+    for number in range(1, 1204):  # more than one events page, more than the embedded bound
+        await sdk.system.store.append_event(
+            "jobs",
+            stored.uuid,
+            expected_version=number,
+            event={"uuid": f"e-{number}", "name": "update", "date": "d", "data": {"n": number}},
+            changes={},
+            message_id=f"m-{number}",
+        )
+    history = await JobsClient(sdk.gateway).history(stored.uuid)
+    assert len(history) == 1204
+    assert [event["data"] for event in history[1:3]] == [{"n": 1}, {"n": 2}]
+    assert history[-1] == {"uuid": "e-1203", "name": "update", "date": "d", "data": {"n": 1203}}
