@@ -27,12 +27,14 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, TypeVar, cast
 
 from pipelinejobs.errors import Conflict, InvalidInput, NotFound, StoreUnavailable
 from pipelinejobs.store import _documents, _nonces, _records
@@ -71,6 +73,8 @@ class SQLiteStore(Store):
         """For crash tests: called with each crash point an event-log write reaches."""
         self._db: sqlite3.Connection | None = None
         self._executor: ThreadPoolExecutor | None = None
+        self._pending: deque[_Write] = deque()
+        self._flush_scheduled = False
 
     def __repr__(self) -> str:
         return f"SQLiteStore({str(self.path)!r})"
@@ -625,20 +629,85 @@ class SQLiteStore(Store):
         return await self._call(lambda: function(self._connection(), *args))
 
     async def _write(self, function: Callable[..., T], *args: Any) -> T:
-        """``function(db, *args)`` in one transaction holding the write lock from its start."""
-        return await self._call(self._transaction, function, *args)
+        """``function(db, *args)`` in a transaction: queued, and committed together with the
+        writes queued meanwhile (group commit), each in its own savepoint."""
+        if self._executor is None:
+            raise StoreUnavailable(f"{self!r} is not started (or was closed); call start()")
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._pending.append(_Write(function, args, future))
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            await self._call(self._flush)
+        return cast(T, await future)
 
-    def _transaction(self, function: Callable[..., T], *args: Any) -> T:
-        db = self._connection()
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            result = function(db, *args)
-        except BaseException:
-            with suppress(sqlite3.Error):
-                db.execute("ROLLBACK")
-            raise
-        db.execute("COMMIT")
-        return result
+    def _flush(self) -> None:
+        """On the store's thread: apply every queued write in one transaction, then settle
+        each write's future. A write that raises is rolled back to its savepoint and gets its
+        own exception; its neighbours commit. One commit (one fsync) for the whole group."""
+        self._flush_scheduled = False
+        while self._pending:
+            group = [self._pending.popleft() for _ in range(min(len(self._pending), GROUP_MAX))]
+            outcomes: list[tuple[bool, Any]] = []
+            try:
+                db = self._connection()
+                db.execute("BEGIN IMMEDIATE")
+                try:
+                    for write in group:
+                        outcomes.append(_in_savepoint(db, write))
+                except BaseException:
+                    with suppress(sqlite3.Error):
+                        db.execute("ROLLBACK")
+                    raise
+                db.execute("COMMIT")
+            except BaseException as error:  # the group's transaction failed: each gets it
+                failed = error
+                with suppress(Exception):
+                    failed = _translate(error)
+                outcomes = [(False, failed)] * len(group)
+            for write, (ok, value) in zip(group, outcomes, strict=True):
+                write.future.get_loop().call_soon_threadsafe(_settle, write.future, ok, value)
+
+
+@dataclass
+class _Write:
+    function: Callable[..., Any]
+    args: tuple[Any, ...]
+    future: asyncio.Future[Any]
+
+
+GROUP_MAX = 256
+"""Most writes committed in one transaction."""
+
+
+def _in_savepoint(db: sqlite3.Connection, write: _Write) -> tuple[bool, Any]:
+    """Run one queued write in its own savepoint: (True, result) or (False, its error)."""
+    db.execute("SAVEPOINT write")
+    try:
+        result = _translated_call(write.function, db, *write.args)
+    except Exception as error:
+        db.execute("ROLLBACK TO write")
+        db.execute("RELEASE write")
+        return False, error
+    db.execute("RELEASE write")
+    return True, result
+
+
+def _settle(future: asyncio.Future[Any], ok: bool, value: Any) -> None:
+    if future.done():
+        return
+    if ok:
+        future.set_result(value)
+    else:
+        future.set_exception(value)
+
+
+def _translate(error: BaseException) -> BaseException:
+    try:
+        with _translated():
+            raise error
+    except BaseException as translated:
+        return translated
+    return error
 
 
 def _translated_call(function: Callable[..., T], *args: Any) -> T:

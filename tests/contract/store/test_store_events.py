@@ -3,6 +3,7 @@ for ever, pagination, the global feed (order, filters, resumption), crash points
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -248,3 +249,33 @@ async def test_a_catalog_load_is_all_or_nothing(store: Store) -> None:
         await store.put_catalog_records([fresh, clash])
     assert await store.get_catalog_record("sample.tacc.fresh") is None
     assert await store.get_catalog_record("sample.tacc.taken") == taken
+
+
+async def test_concurrent_writers_commit_together_and_a_failing_one_fails_alone(
+    store: Store,
+) -> None:
+    jobs = [(await store.create_document("jobs", job(), message_id=f"c-{n}"))[0] for n in range(30)]
+    armed = [True]
+
+    def crash_once(point: str) -> None:
+        if point == "event-written" and armed[0]:
+            armed[0] = False
+            raise Crash(point)
+
+    store.fault_injector = crash_once  # type: ignore[attr-defined]
+    try:
+        outcomes = await asyncio.gather(
+            *(run(store, document, f"r-{document.uuid}") for document in jobs),
+            return_exceptions=True,
+        )
+    finally:
+        store.fault_injector = None  # type: ignore[attr-defined]
+    crashed = [n for n, outcome in enumerate(outcomes) if isinstance(outcome, Crash)]
+    assert len(crashed) == 1
+    for n, document in enumerate(jobs):
+        stored = await store.get_document("jobs", document.uuid)
+        assert stored is not None
+        assert len(await store.read_events("jobs", document.uuid)) == stored.version
+        if n not in crashed:
+            assert outcomes[n].outcome is AppendOutcome.APPLIED  # type: ignore[union-attr]
+            assert stored.version == 2
