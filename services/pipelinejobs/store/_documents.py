@@ -103,6 +103,13 @@ def split_new(body: Mapping[str, Any]) -> tuple[JSON, list[JSON]]:
     return projection, [dict(event) for event in body["history"]]
 
 
+def creation_message_id(message_id: str, version: int) -> str:
+    """The message id recorded with event ``version`` of a stream created with several events:
+    the creating message's own for the first, ``<id>#<version>`` for the others, so every event
+    has one and (stream, message id) stays unique."""
+    return message_id if version == 1 else f"{message_id}#{version}"
+
+
 def check_event(kind: DocumentKind, uuid: str, event: Any) -> JSON:
     """An event to append: a JSON object with a string ``name`` (the feed filters on it)."""
     if not isinstance(event, Mapping) or not isinstance(event.get("name"), str):

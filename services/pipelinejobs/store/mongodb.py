@@ -173,10 +173,7 @@ class MongoStore(Store):
                 )
             for name, indexes in _INDEXES.items():
                 for keys, unique in indexes:
-                    options: Raw = {"unique": unique}
-                    if unique and keys[-1][0] == "message_id":
-                        options["partialFilterExpression"] = {"message_id": {"$type": "string"}}
-                    await self._db()[name].create_index(keys, **options)
+                    await self._db()[name].create_index(keys, unique=unique)
 
     async def close(self) -> None:
         client, self._client = self._client, None
@@ -213,7 +210,7 @@ class MongoStore(Store):
                         "version": version,
                         "event": event,
                         "name": event["name"],
-                        "message_id": message_id if version == 1 else None,
+                        "message_id": _documents.creation_message_id(message_id, version),
                         "sender": sender,
                         "state": state if version == len(events) else None,
                         "pipeline_uuid": pipeline,
@@ -397,17 +394,16 @@ class MongoStore(Store):
         projections = self._collection(kind)
         raw = await projections.find_one({"_id": uuid})
         known = 0 if raw is None else int(raw["_version"])
-        query = {"stream": uuid, "kind": kind, "version": {"$gt": known}}
-        lagging = [
-            record
-            async for record in self._collection("events").find(query).sort("version", ASCENDING)
-        ]
+        # The next event, if any, by its primary key: a lagging projection is the rare case.
+        lagging: list[Raw] = []
+        while True:
+            record = await self._collection("events").find_one(
+                {"_id": _event_id(uuid, known + len(lagging) + 1), "kind": kind}
+            )
+            if record is None:
+                break
+            lagging.append(record)
         if lagging:
-            if lagging[0]["version"] != known + 1:
-                raise StoreUnavailable(
-                    f"{_documents.noun(kind)} {uuid}: event {known + 1} is missing from the log "
-                    f"(the projection is at {known}); the log is damaged"
-                )
             await self._project(kind, uuid, lagging)
             raw = await projections.find_one({"_id": uuid})
         if raw is None:
@@ -439,13 +435,14 @@ class MongoStore(Store):
         wanted = list(dict.fromkeys(message_ids))
         if not wanted:
             return frozenset()
-        found = {
-            raw["message_id"]
-            async for raw in self._collection("events").find(
-                {"stream": uuid, "kind": kind, "message_id": {"$in": wanted}},
-                projection={"message_id": True},
+        found: set[str] = set()
+        for message_id in wanted:  # equality on the unique (stream, message_id) index
+            event = await self._collection("events").find_one(
+                {"stream": uuid, "message_id": message_id},
+                projection={"kind": True},
             )
-        }
+            if event is not None and event["kind"] == kind:
+                found.add(message_id)
         marks = [f"{kind}:{uuid}:{message_id}" for message_id in wanted if message_id not in found]
         if marks:
             async for raw in self._collection("consumed").find({"_id": {"$in": marks}}):

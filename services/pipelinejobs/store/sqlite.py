@@ -164,7 +164,7 @@ class SQLiteStore(Store):
                     version,
                     event["name"],
                     event_text,
-                    message_id if version == 1 else None,
+                    _documents.creation_message_id(message_id, version),
                     sender,
                     state if version == len(events) else None,
                     pipeline,
