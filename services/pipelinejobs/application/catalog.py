@@ -16,7 +16,7 @@ from typing import Any
 
 from pipelinejobs.domain.identifiers import UUIDType, normalize_uuid, require_uuid, typed_uuid
 from pipelinejobs.errors import InvalidInput
-from pipelinejobs.store.port import JSON, Store
+from pipelinejobs.store.port import JSON, CatalogAndFiles
 
 MAX_CATALOG_ENTRIES = 100_000
 _UUID_SHAPE = re.compile(
@@ -55,7 +55,7 @@ def record_kind(record_type: str) -> RecordKind:
     return kind
 
 
-async def find(store: Store, value: str, record_type: str) -> JSON | None:
+async def find(store: CatalogAndFiles, value: str, record_type: str) -> JSON | None:
     """The record of ``record_type`` named by a text id or a typed UUID of that type, or None
     when the catalog has no such record.
 
@@ -77,7 +77,7 @@ async def find(store: Store, value: str, record_type: str) -> JSON | None:
     return record
 
 
-async def load_catalog(store: Store, document: Any, *, domain: str) -> dict[str, int]:
+async def load_catalog(store: CatalogAndFiles, document: Any, *, domain: str) -> dict[str, int]:
     """Load every record of a catalog document; returns how many of each section were loaded.
 
     Validation is all or nothing: the whole document is checked (shape, duplicates, parents
@@ -139,7 +139,7 @@ class _Pending:
 class _Plan:
     """Records checked and named in memory, with parents still to find."""
 
-    def __init__(self, store: Store, domain: str) -> None:
+    def __init__(self, store: CatalogAndFiles, domain: str) -> None:
         self.store = store
         self.domain = domain
         self.pending: list[_Pending] = []

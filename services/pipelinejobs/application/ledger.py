@@ -22,7 +22,7 @@ from pipelinejobs.domain.executions import utc_now
 from pipelinejobs.domain.identifiers import UUIDType, random_typed_uuid
 from pipelinejobs.domain.states import JobEvent, JobState, transition
 from pipelinejobs.errors import NotFound
-from pipelinejobs.store.port import JSON, AppendOutcome, DocumentKind, Store, StoredDocument
+from pipelinejobs.store.port import JSON, AppendOutcome, DocumentKind, EventLog, StoredDocument
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,7 @@ def history_event(name: str, data: Mapping[str, Any] | None, *, domain: str) -> 
 
 
 async def load(
-    store: Store, kind: DocumentKind, uuid: str, *, message_ids: Iterable[str] = ()
+    store: EventLog, kind: DocumentKind, uuid: str, *, message_ids: Iterable[str] = ()
 ) -> StoredDocument:
     """The document, checked for the consumed ``message_ids``; ``NotFound`` when there is none."""
     document = await store.get_document(kind, uuid, message_ids=message_ids)
@@ -54,7 +54,9 @@ async def load(
     return document
 
 
-async def history(store: Store, kind: DocumentKind, uuid: str, *, page: int = 1000) -> list[JSON]:
+async def history(
+    store: EventLog, kind: DocumentKind, uuid: str, *, page: int = 1000
+) -> list[JSON]:
     """The whole history of a stream in the documented shape, read from the log a page at a
     time (for a long stream prefer paging with ``store.read_events`` yourself)."""
     events: list[JSON] = []
@@ -68,7 +70,7 @@ async def history(store: Store, kind: DocumentKind, uuid: str, *, page: int = 10
 
 
 async def record_job_event(
-    store: Store,
+    store: EventLog,
     job_uuid: str,
     event: JobEvent | str,
     data: Mapping[str, Any] | None,
@@ -109,7 +111,7 @@ async def record_job_event(
 
 
 async def record_pipeline_event(
-    store: Store,
+    store: EventLog,
     pipeline: StoredDocument,
     name: str,
     data: Mapping[str, Any] | None,

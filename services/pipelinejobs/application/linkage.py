@@ -16,7 +16,7 @@ from typing import Any
 
 from pipelinejobs.application.catalog import child_type, find, references
 from pipelinejobs.errors import InvalidInput, NotFound
-from pipelinejobs.store.port import JSON, Store
+from pipelinejobs.store.port import JSON, CatalogAndFiles
 
 LINKAGE_FIELDS: dict[str, str] = {
     "experiment_design_id": "experiment_design",
@@ -41,7 +41,7 @@ def linkage_parameters(document: Mapping[str, Any]) -> dict[str, Any]:
     return {name: document[name] for name in LINKAGE_FIELDS if document.get(name) is not None}
 
 
-async def resolve_linkage(store: Store, parameters: Mapping[str, Any]) -> Linkage:
+async def resolve_linkage(store: CatalogAndFiles, parameters: Mapping[str, Any]) -> Linkage:
     """Resolve text ids or typed UUIDs to a :class:`Linkage`; nothing is written.
 
     ``NotFound`` lists every id the catalog does not have (not just the first); a record whose
@@ -79,7 +79,7 @@ async def resolve_linkage(store: Store, parameters: Mapping[str, Any]) -> Linkag
     )
 
 
-async def _linked(store: Store, records: list[JSON]) -> list[str]:
+async def _linked(store: CatalogAndFiles, records: list[JSON]) -> list[str]:
     """The records themselves for measurements, else each record's children one level down."""
     record_type = str(records[0]["type"])
     below = child_type(record_type)

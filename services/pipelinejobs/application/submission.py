@@ -25,7 +25,7 @@ from pipelinejobs.domain.executions import (
     not_accepted,
 )
 from pipelinejobs.errors import BusUnavailable, PermanentError
-from pipelinejobs.store.port import Store
+from pipelinejobs.store.port import Executions
 
 
 def partition_key_for(document: Any, context: Mapping[str, str]) -> str | None:
@@ -46,7 +46,7 @@ def check_actor(bus: Bus, actor: str) -> None:
 
 
 async def submit(
-    store: Store,
+    store: Executions,
     bus: Bus,
     actor: str,
     *,
