@@ -174,6 +174,8 @@ class MongoStore(Store):
             for name, indexes in _INDEXES.items():
                 for keys, unique in indexes:
                     await self._db()[name].create_index(keys, unique=unique)
+            for kind in _documents.DOCUMENT_KINDS:
+                await self._upgrade(kind)
 
     async def close(self) -> None:
         client, self._client = self._client, None
@@ -377,6 +379,42 @@ class MongoStore(Store):
         with translated():
             cursor = self._collection("events").find(query).sort("position", ASCENDING)
             return [_event_record(raw) async for raw in cursor.limit(limit)]
+
+    async def _upgrade(self, kind: DocumentKind) -> None:
+        """Documents written by release 9a9f763 and before kept their history inside them (and
+        their last consumed message ids in ``_messages``): move both to the log. Idempotent
+        (events have fixed ids), so a start interrupted part-way finishes on the next one."""
+        projections = self._collection(kind)
+        async for raw in projections.find({"history": {"$exists": True}}):
+            uuid = str(raw["_id"])
+            history = list(raw.get("history") or [])
+            state, pipeline = _documents.stream_facts(kind, uuid, raw)
+            for version, event in enumerate(history, start=1):
+                record = {
+                    "_id": _event_id(uuid, version),
+                    "position": await self._next_position(),
+                    "kind": kind,
+                    "stream": uuid,
+                    "version": version,
+                    "event": event,
+                    "name": str(event.get("name")),
+                    "message_id": _documents.creation_message_id(f"upgraded:{uuid}", version),
+                    "sender": None,
+                    "state": state if version == len(history) else None,
+                    "pipeline_uuid": pipeline,
+                    "changes": {},
+                }
+                with suppress(DuplicateKeyError):
+                    await self._collection("events").insert_one(record)
+            for message_id in raw.get("_messages", []):
+                with suppress(DuplicateKeyError):
+                    await self._collection("consumed").insert_one(
+                        {"_id": f"{kind}:{uuid}:{message_id}", "kind": kind, "stream": uuid}
+                    )
+            await projections.update_one(
+                {"_id": uuid},
+                {"$unset": {"history": "", "_messages": ""}, "$set": {"_version": len(history)}},
+            )
 
     async def _next_position(self) -> int:
         counter = await self._collection("counters").find_one_and_update(

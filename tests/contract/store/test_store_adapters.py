@@ -14,6 +14,7 @@ from pipelinejobs.host.bootstrap import build_system
 from pipelinejobs.settings import Settings
 from pipelinejobs.store.factory import create_store
 from pipelinejobs.store.mongodb import MongoStore
+from pipelinejobs.store.port import AppendOutcome
 from pipelinejobs.store.sqlite import SQLiteStore
 from pymongo import AsyncMongoClient, WriteConcern
 from store_backends import MongoBackend
@@ -262,3 +263,47 @@ def test_factory_passes_the_write_concern_to_mongodb(tmp_path: Path) -> None:
     store = create_store("mongodb://db.example:27017/", tmp_path, write_concern="2", journal=False)
     assert isinstance(store, MongoStore)
     assert store.write_concern == WriteConcern(w=2, j=False)
+
+
+@pytest.mark.mongodb
+async def test_mongodb_upgrades_documents_with_embedded_history_at_start(
+    mongodb_backend: MongoBackend,
+) -> None:
+    """The layout of release 9a9f763: ``history`` and ``_messages`` inside the document."""
+    database = f"contract_{uuid.uuid4().hex[:16]}"
+    client: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(mongodb_backend.url)
+    body = job()
+    history = [*body.pop("history"), event("run"), event("finish")]
+    await client[database]["jobs"].insert_one(
+        {
+            **body,
+            "_id": body["uuid"],
+            "history": history,
+            "_version": 3,
+            "_messages": ["m-1", "m-2", "m-3"],
+        }
+    )
+    store = MongoStore(mongodb_backend.url, database)
+    try:
+        await store.start()
+        await store.start()
+        stored = await store.get_document("jobs", body["uuid"], message_ids=["m-2", "m-4"])
+        assert stored is not None
+        assert (stored.version, stored.message_ids) == (3, frozenset({"m-2"}))
+        assert "history" not in stored.body
+        records = await store.read_events("jobs", body["uuid"])
+        assert [r.event for r in records] == history
+        again = await store.append_event(
+            "jobs",
+            body["uuid"],
+            expected_version=2,
+            event=event("finish"),
+            changes={},
+            message_id="m-3",
+        )
+        assert again.outcome is AppendOutcome.ALREADY_APPLIED
+        assert len(await store.read_feed()) == 3
+    finally:
+        await store.close()
+        await client.drop_database(database)
+        await client.close()
