@@ -334,6 +334,7 @@ def test_a_job_the_compute_service_refuses_ends_failed_with_its_reason(
         for j in client.get("/jobs", params={"state": "FAILED", "limit": 500}).json()["items"]
         if j["data"].get("run") == refused["data"]["run"]
     ]
+    job = client.get(f"/jobs/{job['uuid']}").json()  # lists carry no history
     assert names(job) == ["create", "fail"]
     assert "quantity: 0 is less than the minimum of 1" in job["history"][-1]["data"]["error"]
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,6 @@ from pipelinejobs.application.catalog import find, load_catalog
 from pipelinejobs.application.linkage import Linkage, resolve_linkage
 from pipelinejobs.domain.identifiers import typed_uuid
 from pipelinejobs.errors import InvalidIdentifier, InvalidInput, NotFound, StoreUnavailable
-from pipelinejobs.store.port import JSON
 from pipelinejobs.store.sqlite import SQLiteStore
 
 DOMAIN = "sd2e.org"
@@ -160,28 +160,35 @@ async def test_a_text_id_cannot_name_two_records(loaded: SQLiteStore) -> None:
         await load_catalog(loaded, document, domain=DOMAIN)
 
 
-async def test_a_store_failure_part_way_leaves_a_prefix_and_loading_again_completes_it(
-    store: SQLiteStore, tmp_path: Path
+async def test_a_store_failure_part_way_writes_nothing_and_loading_again_completes_it(
+    tmp_path: Path,
 ) -> None:
-    failing = FailingAfter(store, writes=4)
-
-    with pytest.raises(StoreUnavailable):
-        await load_catalog(failing, demo_catalog(), domain=DOMAIN)  # type: ignore[arg-type]
-
-    assert failing.written == ["NovelChassis-NAND-Gate", *EXPERIMENTS, "sample.tacc.abcde"]
-    assert await store.get_catalog_record("sample.tacc.fghij") is None
-    counts = await load_catalog(store, demo_catalog(), domain=DOMAIN)
-    assert counts == {"experiment_designs": 1, "experiments": 2, "samples": 3, "measurements": 4}
-    clean = SQLiteStore(tmp_path / "clean.sqlite")
-    await clean.start()
+    path = tmp_path / "failing.sqlite"
+    store = SQLiteStore(path)
+    await store.start()
     try:
-        await load_catalog(clean, demo_catalog(), domain=DOMAIN)
-        for text_id in ALL_IDS:
-            assert await store.get_catalog_record(text_id) == await clean.get_catalog_record(
-                text_id
+        with sqlite3.connect(path) as db:  # the disk "fails" at the fifth record
+            db.execute(
+                "CREATE TRIGGER fail_fifth BEFORE INSERT ON catalog "
+                "WHEN json_extract(NEW.body, '$.id') = 'sample.tacc.fghij' "
+                "BEGIN INSERT INTO disk_gone VALUES (1); END"
             )
+        with pytest.raises(StoreUnavailable, match="disk_gone"):
+            await load_catalog(store, demo_catalog(), domain=DOMAIN)
+        for text_id in ALL_IDS:
+            assert await store.get_catalog_record(text_id) is None, text_id
+        with sqlite3.connect(path) as db:
+            db.execute("DROP TRIGGER fail_fifth")
+        counts = await load_catalog(store, demo_catalog(), domain=DOMAIN)
+        assert counts == {
+            "experiment_designs": 1,
+            "experiments": 2,
+            "samples": 3,
+            "measurements": 4,
+        }
+        assert all([await store.get_catalog_record(text_id) for text_id in ALL_IDS])
     finally:
-        await clean.close()
+        await store.close()
 
 
 EXPERIMENTS = ["experiment.tacc.10001", "experiment.tacc.10002"]
@@ -196,24 +203,6 @@ ALL_IDS = [
     "measurement.tacc.3456",
     "measurement.tacc.4567",
 ]
-
-
-class FailingAfter:
-    """The store, except that it becomes unavailable after ``writes`` catalog records."""
-
-    def __init__(self, store: SQLiteStore, *, writes: int) -> None:
-        self.store = store
-        self.writes = writes
-        self.written: list[str] = []
-
-    async def get_catalog_record(self, key: str) -> JSON | None:
-        return await self.store.get_catalog_record(key)
-
-    async def put_catalog_record(self, record: JSON) -> None:
-        if len(self.written) == self.writes:
-            raise StoreUnavailable("the store went away")
-        await self.store.put_catalog_record(record)
-        self.written.append(str(record["id"]))
 
 
 # -- find ------------------------------------------------------------------------------------
