@@ -1,11 +1,31 @@
-"""The store port and its adapters (SQLite embedded, MongoDB distributed)."""
+"""The store ports, one per role, and their adapters (SQLite embedded, MongoDB distributed)."""
 
 from pipelinejobs.store.port import (
     AppendOutcome,
     AppendResult,
+    CatalogAndFiles,
     DocumentKind,
+    EventLog,
+    EventRecord,
+    Executions,
+    FeedFilter,
+    Lifecycle,
+    Nonces,
     Store,
     StoredDocument,
 )
 
-__all__ = ["AppendOutcome", "AppendResult", "DocumentKind", "Store", "StoredDocument"]
+__all__ = [
+    "AppendOutcome",
+    "AppendResult",
+    "CatalogAndFiles",
+    "DocumentKind",
+    "EventLog",
+    "EventRecord",
+    "Executions",
+    "FeedFilter",
+    "Lifecycle",
+    "Nonces",
+    "Store",
+    "StoredDocument",
+]
