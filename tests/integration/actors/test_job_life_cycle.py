@@ -24,6 +24,7 @@ import httpx
 from pipelinejobs.actors.agave_proxy import AgaveProxy
 from pipelinejobs.actors.jobs_manager import JobsManager
 from pipelinejobs.application.catalog import load_catalog
+from pipelinejobs.application.ledger import history as stored_history
 from pipelinejobs.compute.port import ComputeJob, ComputeRejected, ComputeService
 from pipelinejobs.domain.archive import archive_path
 from pipelinejobs.domain.identifiers import UUIDType, typed_uuid, uuid_type
@@ -164,7 +165,7 @@ async def test_a_launched_job_called_back_to_finished_is_the_documented_record(
     assert parse_qs(urlsplit(callback).query)["status"] == ["${JOB_STATUS}"]
     job = await system.store.get_document("jobs", launched["result"]["uuid"])
     assert job is not None
-    record = job.body
+    record = {**job.body, "history": await stored_history(system.store, "jobs", job.uuid)}
     assert read.status_code == 200, read.text
     assert read.json() == record
 
