@@ -637,7 +637,17 @@ class SQLiteStore(Store):
         self._pending.append(_Write(function, args, future))
         if not self._flush_scheduled:
             self._flush_scheduled = True
-            await self._call(self._flush)
+            # Shielded: a writer cancelled while waiting must not cancel the group's flush.
+            flush = asyncio.ensure_future(self._call(self._flush))
+            try:
+                await asyncio.shield(flush)
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:  # the thread is gone: nobody will flush the queue
+                self._flush_scheduled = False
+                while self._pending:
+                    _settle(self._pending.popleft().future, False, error)
+                raise
         return cast(T, await future)
 
     def _flush(self) -> None:
