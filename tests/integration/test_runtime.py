@@ -224,6 +224,11 @@ async def test_retries_are_bounded_then_dead_lettered(make_system):
     assert execution["status"] == "ERROR"
     assert "internal error: RuntimeError: bug in handler" in execution["error"]
     assert "gave up after 3 attempts" in execution["error"]
+    # The outcome is recorded first, then the message is dead-lettered: wait for the second.
+    for _ in range(100):
+        if await system.bus.dead_letters("crasher"):
+            break
+        await asyncio.sleep(0.02)
     assert len(await system.bus.dead_letters("crasher")) == 1
 
 
