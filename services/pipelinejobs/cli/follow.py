@@ -62,12 +62,15 @@ def jobs_follow(
         jobs = JobsClient(gateway)
         while True:
             job = jobs.get(uuid)
-            history = list(job.get("history") or [])
             if seen == 0:
                 progress(f"Following job {uuid} ({job.get('state')}); Ctrl+C stops")
-            for event in history[seen:]:
-                _print_event(event, as_json)
-            seen = len(history)
+            while True:  # the events page by page, however long the history (versions 1, 2...)
+                page = jobs.history_page(uuid, after=seen)
+                for event in page["items"]:
+                    _print_event({k: v for k, v in event.items() if k != "version"}, as_json)
+                    seen = max(seen, int(event.get("version", seen + 1)))
+                if page.get("next") is None:
+                    break
             state = JobState(str(job["state"]))
             if state in FINAL_STATES:
                 if not _indexing_due(job):

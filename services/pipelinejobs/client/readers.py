@@ -148,6 +148,17 @@ class JobsClient:
         """The job's events, oldest first: ``{uuid, name, date, data}`` (all of them, paged)."""
         return await _events(self.gateway, f"/jobs/{quote(uuid, safe='')}/events")
 
+    async def history_page(
+        self, uuid: str, *, after: int = 0, limit: int = EVENT_PAGE
+    ) -> dict[str, Any]:
+        """One page of the job's events after version ``after``: ``items`` (each with its
+        ``version``), ``next`` (the ``after`` of the next page, None at the end)."""
+        path = f"/jobs/{quote(uuid, safe='')}/events"
+        page = await self.gateway.get(path, {"after": after, "limit": limit})
+        if not isinstance(page, dict) or not isinstance(page.get("items"), list):
+            raise self.gateway.not_a_gateway("GET", path, "a page of events")
+        return page
+
     async def events(self, uuid: str) -> Names:
         """The events the job accepts next, from its state and the state machine."""
         return [row["event"] for row in (await self.next_events(uuid))["events"]]

@@ -285,6 +285,11 @@ class JobsClient:
     def history(self, uuid: str) -> readers.Documents:
         return self.gateway._run(self.asynchronous.history(uuid))
 
+    def history_page(
+        self, uuid: str, *, after: int = 0, limit: int = readers.EVENT_PAGE
+    ) -> dict[str, Any]:
+        return self.gateway._run(self.asynchronous.history_page(uuid, after=after, limit=limit))
+
     def events(self, uuid: str) -> readers.Names:
         return self.gateway._run(self.asynchronous.events(uuid))
 
