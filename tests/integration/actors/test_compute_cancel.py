@@ -12,6 +12,7 @@ from typing import Any
 
 from pipelinejobs.application.catalog import load_catalog
 from pipelinejobs.compute.local import LocalExecutionSystem, RetryPolicy
+from pipelinejobs.domain.derived_ids import follow_up_message_id
 from pipelinejobs.domain.executions import execution_id_for
 from pipelinejobs.host.bootstrap import System
 from pipelinejobs.storage.local import LocalStorage
@@ -73,7 +74,7 @@ async def event(system: System, job: dict[str, Any], name: str, token: str) -> d
 
 async def follow_up(system: System, execution: dict[str, Any]) -> dict[str, Any]:
     """The agave-proxy's execution of the one follow-up the event's handling sent."""
-    return await system.wait(execution_id_for(f"{execution['message_id']}.1"))
+    return await system.wait(execution_id_for(follow_up_message_id(execution["message_id"], 1)))
 
 
 async def test_fail_stops_the_compute_job_its_launch_recorded(
