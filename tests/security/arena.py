@@ -23,6 +23,7 @@ import pytest
 import structlog
 from gateway_harness import Served
 from pipelinejobs.application.catalog import load_catalog
+from pipelinejobs.application.ledger import history as stored_history
 from pipelinejobs.host.bootstrap import System
 from pipelinejobs.logs import configure_logging
 
@@ -163,8 +164,7 @@ async def victim_arena(system: System, served: Served) -> Arena:
         )
         assert done["status"] == "COMPLETE", done["error"]
     for _ in range(400):  # finish leaves FINISHED; the automatic index, then indexed follow
-        stored = await system.store.get_document("jobs", arena.job)
-        names = [event["name"] for event in stored.body["history"]] if stored else []
+        names = [event["name"] for event in await stored_history(system.store, "jobs", arena.job)]
         if names[-2:] == ["index", "indexed"]:
             break
         await asyncio.sleep(0.05)
