@@ -8,6 +8,7 @@ from collections.abc import Coroutine
 from pathlib import Path
 from typing import Annotated, Any
 
+import click
 import typer
 
 from pipelinejobs.cli.connection import LOCAL_USER, admin_bearer_token
@@ -15,6 +16,7 @@ from pipelinejobs.cli.output import ExitCode, fail, reports_errors
 from pipelinejobs.gateway.tokens import DEFAULT_TOKEN_TTL
 from pipelinejobs.host.bootstrap import ACTOR_ALIASES
 from pipelinejobs.host.process import (
+    LOG_FORMATS,
     Running,
     bound_settings,
     check_actor,
@@ -49,6 +51,24 @@ DataDirOption = Annotated[
         file_okay=False,
     ),
 ]
+LogFormatOption = Annotated[
+    str | None,
+    typer.Option(
+        "--log-format",
+        help="Process logs as console lines or JSON lines (default: console on a terminal, "
+        "JSON otherwise).",
+        click_type=click.Choice(LOG_FORMATS),
+        show_default=False,
+    ),
+]
+AccessLogOption = Annotated[
+    bool | None,
+    typer.Option(
+        "--access-log/--no-access-log",
+        help="A log line per HTTP request (default: on with JSON logs, off with console logs).",
+        show_default=False,
+    ),
+]
 IN_PROCESS_BUS = (
     "the in-process bus cannot be shared between processes: set PIPELINEJOBS_AMQP_URL to a "
     "RabbitMQ broker to run actors and the gateway as separate processes, or run everything "
@@ -64,12 +84,14 @@ def up(
     no_demo: Annotated[
         bool, typer.Option("--no-demo", help="Do not load the demo catalog and pipeline.")
     ] = False,
+    log_format: LogFormatOption = None,
+    access_log: AccessLogOption = None,
 ) -> None:
     """Run the whole system in one process: gateway, four actors, local compute.
 
     Loads the demo (idempotent), prints the URL and a token; Ctrl+C stops it gracefully.
     """
-    settings = server_settings(data_dir, host, port)
+    settings = server_settings(data_dir, host, port, log_format=log_format, access_log=access_log)
     sock = _bind(settings)
     _run(_up(bound_settings(settings, sock), sock, demo=not no_demo))
 
@@ -106,7 +128,8 @@ def _banner(settings: Settings, running: Running) -> None:
     lines += [
         f"Bearer token for user {LOCAL_USER} (role admin, valid {DEFAULT_TOKEN_TTL // 3600} h):",
         f"export PIPELINEJOBS_TOKEN={token}",
-        "  More tokens: pipelinejobs token issue --user NAME [--role admin]",
+        "  This token again, at any time: pipelinejobs token issue    "
+        "(others: --user NAME [--role admin])",
         f"  API documentation: {running.url}/docs    Walkthrough: docs/walkthrough.md",
         "Press Ctrl+C to stop.",
     ]
@@ -117,22 +140,28 @@ def _banner(settings: Settings, running: Running) -> None:
 @reports_errors
 def actor(
     name: Annotated[str, typer.Argument(help=f"One of {', '.join(ACTOR_ALIASES)}.")],
+    log_format: LogFormatOption = None,
 ) -> None:
     """Run one actor's consumer (scale out: start as many as you like, on RabbitMQ)."""
     try:
         alias = check_actor(name)
     except ValueError as exc:
         raise fail(str(exc), ExitCode.USAGE) from None
-    settings = server_settings(None, None, None)
+    settings = server_settings(None, None, None, log_format=log_format)
     if settings.amqp_url is None:
         raise fail(IN_PROCESS_BUS, ExitCode.USAGE)
     _run(consume(settings, [alias]))
 
 
 @reports_errors
-def gateway(host: HostOption = None, port: PortOption = None) -> None:
+def gateway(
+    host: HostOption = None,
+    port: PortOption = None,
+    log_format: LogFormatOption = None,
+    access_log: AccessLogOption = None,
+) -> None:
     """Serve the gateway alone (store and bus connected; it consumes no queue)."""
-    settings = server_settings(None, host, port)
+    settings = server_settings(None, host, port, log_format=log_format, access_log=access_log)
     if settings.amqp_url is None:
         raise fail(IN_PROCESS_BUS, ExitCode.USAGE)
     sock = _bind(settings)

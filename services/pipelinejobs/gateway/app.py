@@ -13,6 +13,7 @@ from fastapi import FastAPI
 
 from pipelinejobs import __version__
 from pipelinejobs.gateway import (
+    routes_catalog_load,
     routes_executions,
     routes_health,
     routes_messages,
@@ -76,9 +77,10 @@ def create_app(system: System, settings: GatewaySettings | None = None) -> FastA
         routes_executions,
         routes_nonces,
         routes_read,
+        routes_catalog_load,
     ):
         app.include_router(module.router)
-    app.add_middleware(AccessLog)
+    app.add_middleware(AccessLog, requests=system.settings.access_log)
     _document_problems(app)
     return app
 
