@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import enum
 import socket
 from collections.abc import Coroutine
 from pathlib import Path
 from typing import Annotated, Any
 
-import click
 import typer
 
 from pipelinejobs.cli.connection import LOCAL_USER, admin_bearer_token
@@ -16,7 +16,6 @@ from pipelinejobs.cli.output import ExitCode, fail, reports_errors
 from pipelinejobs.gateway.tokens import DEFAULT_TOKEN_TTL
 from pipelinejobs.host.bootstrap import ACTOR_ALIASES
 from pipelinejobs.host.process import (
-    LOG_FORMATS,
     Running,
     bound_settings,
     check_actor,
@@ -51,13 +50,22 @@ DataDirOption = Annotated[
         file_okay=False,
     ),
 ]
+
+
+class LogFormat(enum.StrEnum):
+    """The choices of ``--log-format`` (:data:`~pipelinejobs.host.process.LOG_FORMATS`)."""
+
+    CONSOLE = "console"
+    JSON = "json"
+
+
 LogFormatOption = Annotated[
-    str | None,
+    LogFormat | None,
     typer.Option(
         "--log-format",
         help="Process logs as console lines or JSON lines (default: console on a terminal, "
         "JSON otherwise).",
-        click_type=click.Choice(LOG_FORMATS),
+        case_sensitive=False,
         show_default=False,
     ),
 ]
@@ -91,7 +99,9 @@ def up(
 
     Loads the demo (idempotent), prints the URL and a token; Ctrl+C stops it gracefully.
     """
-    settings = server_settings(data_dir, host, port, log_format=log_format, access_log=access_log)
+    settings = server_settings(
+        data_dir, host, port, log_format=_format(log_format), access_log=access_log
+    )
     sock = _bind(settings)
     _run(_up(bound_settings(settings, sock), sock, demo=not no_demo))
 
@@ -147,7 +157,7 @@ def actor(
         alias = check_actor(name)
     except ValueError as exc:
         raise fail(str(exc), ExitCode.USAGE) from None
-    settings = server_settings(None, None, None, log_format=log_format)
+    settings = server_settings(None, None, None, log_format=_format(log_format))
     if settings.amqp_url is None:
         raise fail(IN_PROCESS_BUS, ExitCode.USAGE)
     _run(consume(settings, [alias]))
@@ -161,7 +171,9 @@ def gateway(
     access_log: AccessLogOption = None,
 ) -> None:
     """Serve the gateway alone (store and bus connected; it consumes no queue)."""
-    settings = server_settings(None, host, port, log_format=log_format, access_log=access_log)
+    settings = server_settings(
+        None, host, port, log_format=_format(log_format), access_log=access_log
+    )
     if settings.amqp_url is None:
         raise fail(IN_PROCESS_BUS, ExitCode.USAGE)
     sock = _bind(settings)
@@ -170,6 +182,10 @@ def gateway(
 
 def _gateway_banner(url: str) -> None:
     typer.echo(f"pipelinejobs gateway is up at {url}")
+
+
+def _format(log_format: LogFormat | None) -> str | None:
+    return None if log_format is None else log_format.value
 
 
 def _bind(settings: Settings) -> socket.socket:
