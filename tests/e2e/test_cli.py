@@ -719,6 +719,24 @@ def test_a_scaled_out_agave_proxy_runs_the_example_apps(tmp_path: Path) -> None:
     assert [f["name"] for f in files] == [f"{job['archive_path']}/tacos.json"]
 
 
+@pytest.mark.rabbitmq
+def test_demo_prepares_what_it_needs_and_finishes_on_gateway_and_actor_processes(
+    tmp_path: Path,
+) -> None:
+    actors = ["pipelines-manager", "jobs-manager", "jobs-indexer", "agave-proxy"]
+    with scaled_out(tmp_path, actors) as system:  # no demo content: nobody ran `up`
+        runner = CliRunner(env={"PIPELINEJOBS_URL": system.url, **system.environment})
+
+        result = runner.invoke(app, ["demo", "--json"])
+
+    assert result.exit_code == 0, result.output + system.log(4)
+    job = json.loads(result.stdout)
+    assert job["state"] == "FINISHED"
+    assert job["last_event"] == "indexed"
+    assert "Demo catalog loaded" in result.stderr
+    assert "Registered the demo pipeline" in result.stderr
+
+
 def wait_until(condition: Any, limit: float = 60.0) -> None:
     deadline = time.monotonic() + limit
     while not condition():
