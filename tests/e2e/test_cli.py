@@ -200,6 +200,21 @@ def test_send_prints_the_execution_id_and_logs_reads_it(cli: CliRunner, up: UpPr
     assert status["execution"]["status"] == "COMPLETE"
 
 
+def test_logs_wait_waits_for_the_execution_then_prints_its_logs(cli: CliRunner) -> None:
+    document = {**PIPELINE, "components": [{"id": "cli-logs-wait-1.0"}]}
+    first = run(cli, "send", "pipelines-manager", "-m", json.dumps(document)).stdout.strip()
+    again = run(cli, "send", "pipelines-manager", "-m", json.dumps(document)).stdout.strip()
+
+    created = run(cli, "logs", "pipelines-manager", first, "--wait")  # right after sending
+    refused = run(cli, "logs", "pipelines-manager", again, "--wait")
+
+    assert created.exit_code == 0, created.output
+    assert "Created pipeline 106" in created.stdout
+    assert refused.exit_code == 1
+    assert f"pipelines-manager execution {again} ended in ERROR" in " ".join(refused.stderr.split())
+    assert "already exists" in refused.output
+
+
 def test_send_wait_prints_the_result_and_the_logs(cli: CliRunner) -> None:
     document = {**PIPELINE, "components": [{"id": "cli-wait-1.0"}]}
 
@@ -262,7 +277,7 @@ def test_a_message_the_gateway_refuses_exits_1_with_its_detail(cli: CliRunner) -
         ["send", "jobs-manager", "-q", "no-equals-sign"],
         ["send", "jobs-manager"],
         ["jobs", "list", "--limit", "0"],
-        ["token", "issue"],
+        ["token", "issue", "--ttl", "0"],  # no options is fine: the banner's token again
         ["actor", "no-such-actor"],
     ],
 )
