@@ -4,7 +4,8 @@ The same document and rules as ``pipelinejobs catalog load FILE`` (lists under
 ``experiment_designs``, ``experiments``, ``samples``, ``measurements``; validated as a whole
 before anything is written; idempotent), for clients that do not share the system's store:
 ``pipelinejobs demo`` prepares its catalog this way against an embedded or a distributed
-system alike. Only admins load records: the catalog is shared by every user's jobs.
+system alike. Only admins load records: the catalog is shared by every user's jobs. The body
+is JSON whatever its content type (as ``curl --data`` sends it); an empty one loads nothing.
 """
 
 from __future__ import annotations
@@ -23,6 +24,37 @@ from pipelinejobs.messages.limits import parse_json
 
 router = APIRouter(tags=["catalog"])
 
+_RECORD = {
+    "type": "object",
+    "required": ["id"],
+    "properties": {"id": {"type": "string", "description": "the record's text id"}},
+    "additionalProperties": True,
+    "description": "a record: its text id, its parent's id (experiment_design, experiment or "
+    "sample) and any further fields",
+}
+_REQUEST_BODY = {
+    "requestBody": {
+        "required": False,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "properties": {
+                        section: {"type": "array", "items": _RECORD}
+                        for section in (
+                            "experiment_designs",
+                            "experiments",
+                            "samples",
+                            "measurements",
+                        )
+                    },
+                    "additionalProperties": False,
+                }
+            }
+        },
+    }
+}
+
 
 class CatalogLoaded(BaseModel):
     """How many records of each section the document held (all of them are now loaded)."""
@@ -35,6 +67,7 @@ class CatalogLoaded(BaseModel):
     response_model=CatalogLoaded,
     summary="Load catalog records (admin; idempotent, checked as a whole first)",
     responses=documented_problems(401, 403, 413, 422, 503),
+    openapi_extra=_REQUEST_BODY,
 )
 async def load_catalog_records(
     request: Request, principal: Annotated[Principal, Depends(bearer_principal)]
@@ -46,7 +79,8 @@ async def load_catalog_records(
             "PIPELINEJOBS_ADMIN_USERS)"
         )
     gateway = gateway_of(request)
-    document = parse_json(await read_body(request, gateway.limits.max_bytes), gateway.limits)
+    body = await read_body(request, gateway.limits.max_bytes)
+    document = parse_json(body, gateway.limits) if body.strip() else {}  # empty: nothing
     system = gateway.system
     counts = await load_catalog(system.store, document, domain=system.settings.uuid_domain)
     return CatalogLoaded(loaded=counts)
