@@ -365,7 +365,7 @@ def test_step5_a_job_whose_app_fails_ends_failed_with_the_apps_reason(walked: Wa
 def test_the_cli_and_sdk_section_runs_as_written_after_the_steps_before_it(
     walked: Walked, client: httpx.Client
 ) -> None:
-    printed = walked.after("export PIPELINEJOBS_URL=$PJ")
+    printed = walked.after("pipelines show $PIPELINE")
     pipeline = DOC.answer("echo $PIPELINE $PIPELINE_TOKEN").split()[0]
     assert f"Updated pipeline {pipeline}: description" in printed
     assert "Created pipeline 106" in printed
