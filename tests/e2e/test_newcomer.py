@@ -197,8 +197,12 @@ def test_log_format_json_keeps_json_lines_on_a_terminal(tmp_path: Path) -> None:
     assert any(r.get("event") == "http request" for r in records)  # on with JSON lines
 
 
-def test_log_format_console_when_output_is_not_a_terminal(tmp_path: Path) -> None:
-    up = start_up(tmp_path / "data", args=("--log-format", "console"))
+@pytest.mark.parametrize("how", ["--log-format", "PIPELINEJOBS_LOG_FORMAT"])
+def test_log_format_console_when_output_is_not_a_terminal(tmp_path: Path, how: str) -> None:
+    if how == "--log-format":
+        up = start_up(tmp_path / "data", args=("--log-format", "console"))
+    else:
+        up = start_up(tmp_path / "data", environment={"PIPELINEJOBS_LOG_FORMAT": "console"})
     try:
         create_pipeline(up.url, up.token)
     finally:

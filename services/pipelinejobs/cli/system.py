@@ -63,6 +63,7 @@ LogFormatOption = Annotated[
     LogFormat | None,
     typer.Option(
         "--log-format",
+        envvar="PIPELINEJOBS_LOG_FORMAT",
         help="Process logs as console lines or JSON lines (default: console on a terminal, "
         "JSON otherwise).",
         case_sensitive=False,
