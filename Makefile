@@ -5,6 +5,8 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-dev
+# make run PORT=8001 (or PIPELINEJOBS_PORT=8001 make run); unset: 8000. PORT=0 takes a free one.
+PORT ?=
 
 .PHONY: run test lint typecheck unit proto bench services clean install
 
@@ -18,11 +20,12 @@ install: $(STAMP)
 
 ## run: install and start the whole embedded system (gateway, four actors, local compute)
 run: install
-	$(VENV)/bin/pipelinejobs up
+	$(VENV)/bin/pipelinejobs up $(if $(PORT),--port $(PORT))
 
 ## test: install, start what the tests need (RabbitMQ), lint, type-check and run every test
 test: install services lint typecheck
 	scripts/run-tests.sh
+	scripts/newcomer-path.sh $(VENV)
 
 ## services: start (or install and start) the RabbitMQ broker the bus tests talk to
 services:

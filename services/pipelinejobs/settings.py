@@ -4,13 +4,18 @@ No URL means the embedded adapter: without ``PIPELINEJOBS_AMQP_URL`` the bus is 
 without ``PIPELINEJOBS_MONGODB_URL`` the store is a SQLite file in the data directory. Secrets
 (token keys, admin key, JWT key) come from the environment in production; in embedded mode they
 are created once in ``<data_dir>/secrets.json`` (mode 0600) so a newcomer needs no setup.
+
+Every path setting is made absolute here, once, against the working directory the settings are
+read in: the data directory, and with it the storage roots, the apps folder and the work folders
+derived from it. Compute jobs run with their own working directory, so a relative path would
+name a different folder there (``make run``'s default ``data`` failed every job that way).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -62,6 +67,15 @@ class Settings(BaseSettings):
     auto_index: bool = True
     log_level: str = "INFO"
     log_json: bool = True
+    access_log: bool = Field(
+        default=True, description="one process-log line per HTTP request the gateway answers"
+    )
+
+    @field_validator("data_dir", mode="after")
+    @classmethod
+    def _absolute(cls, value: Path) -> Path:
+        """The path, absolute: what a relative one names now, not in a job's own folder."""
+        return value.expanduser().resolve()
 
     @property
     def embedded(self) -> bool:

@@ -111,29 +111,46 @@ class UpProcess:
         return self.stdout.read_text(errors="replace") + self.stderr.read_text(errors="replace")
 
 
-def start_up(data_dir: Path, *, bus: str = "embedded", args: tuple[str, ...] = ()) -> UpProcess:
+def start_up(
+    data_dir: Path | None,
+    *,
+    bus: str = "embedded",
+    args: tuple[str, ...] = (),
+    cwd: Path | None = None,
+    environment: dict[str, str] | None = None,
+) -> UpProcess:
     """Start ``pipelinejobs up --port 0``; return once it is ready and printed its URL and token.
 
     ``PIPELINEJOBS_PUBLIC_URL`` is not set: callback URLs follow the port the system bound, as
-    they do for a user who runs ``pipelinejobs up --port 0``.
+    they do for a user who runs ``pipelinejobs up --port 0``. With ``data_dir=None`` no
+    ``--data-dir`` is given: the system runs in ``cwd`` on the default relative ``data``, as
+    ``make run`` does in a fresh clone.
     """
-    values = {"PIPELINEJOBS_LOG_JSON": "true"}
+    values = {"PIPELINEJOBS_LOG_JSON": "true", **(environment or {})}
     namespace = None
     if bus == "rabbitmq":
         namespace = f"e2e-{uuid.uuid4().hex[:12]}"
         values |= {"PIPELINEJOBS_AMQP_URL": AMQP_URL, "PIPELINEJOBS_BUS_NAMESPACE": namespace}
-    environment = clean_environment(**values)
-    data_dir.mkdir(parents=True, exist_ok=True)
+    env = clean_environment(**values)
+    if data_dir is None:
+        if cwd is None:
+            raise ValueError("give the working directory of a system on the default data dir")
+        data_args: list[str] = []
+        outputs, data_dir = cwd, cwd / "data"
+    else:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        data_args, outputs = ["--data-dir", str(data_dir)], data_dir.parent
     name = uuid.uuid4().hex[:8]
-    stdout, stderr = data_dir.parent / f"up-{name}.out", data_dir.parent / f"up-{name}.err"
+    stdout, stderr = outputs / f"up-{name}.out", outputs / f"up-{name}.err"
     with stdout.open("wb") as out, stderr.open("wb") as err:
         process = subprocess.Popen(
-            [*command(), "up", "--port", "0", "--data-dir", str(data_dir), *args],
+            [*command(), "up", "--port", "0", *data_args, *args],
             stdout=out,
             stderr=err,
-            env=environment,
+            env=env,
+            cwd=cwd,
         )
-    up = UpProcess(process, "", data_dir, stdout, stderr, environment, namespace=namespace)
+    up = UpProcess(process, "", data_dir, stdout, stderr, env, namespace=namespace)
     try:
         _wait_ready(up)
     except BaseException:

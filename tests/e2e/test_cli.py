@@ -202,6 +202,21 @@ def test_send_prints_the_execution_id_and_logs_reads_it(cli: CliRunner, up: UpPr
     assert status["execution"]["status"] == "COMPLETE"
 
 
+def test_logs_wait_waits_for_the_execution_then_prints_its_logs(cli: CliRunner) -> None:
+    document = {**PIPELINE, "components": [{"id": "cli-logs-wait-1.0"}]}
+    first = run(cli, "send", "pipelines-manager", "-m", json.dumps(document)).stdout.strip()
+    again = run(cli, "send", "pipelines-manager", "-m", json.dumps(document)).stdout.strip()
+
+    created = run(cli, "logs", "pipelines-manager", first, "--wait")  # right after sending
+    refused = run(cli, "logs", "pipelines-manager", again, "--wait")
+
+    assert created.exit_code == 0, created.output
+    assert "Created pipeline 106" in created.stdout
+    assert refused.exit_code == 1
+    assert f"pipelines-manager execution {again} ended in ERROR" in " ".join(refused.stderr.split())
+    assert "already exists" in refused.output
+
+
 def test_send_wait_prints_the_result_and_the_logs(cli: CliRunner) -> None:
     document = {**PIPELINE, "components": [{"id": "cli-wait-1.0"}]}
 
@@ -264,7 +279,7 @@ def test_a_message_the_gateway_refuses_exits_1_with_its_detail(cli: CliRunner) -
         ["send", "jobs-manager", "-q", "no-equals-sign"],
         ["send", "jobs-manager"],
         ["jobs", "list", "--limit", "0"],
-        ["token", "issue"],
+        ["token", "issue", "--ttl", "0"],  # no options is fine: the banner's token again
         ["actor", "no-such-actor"],
     ],
 )
@@ -749,6 +764,24 @@ def test_a_scaled_out_agave_proxy_runs_the_example_apps(tmp_path: Path) -> None:
 
     assert job["state"] == "FINISHED", job
     assert [f["name"] for f in files] == [f"{job['archive_path']}/tacos.json"]
+
+
+@pytest.mark.rabbitmq
+def test_demo_prepares_what_it_needs_and_finishes_on_gateway_and_actor_processes(
+    tmp_path: Path,
+) -> None:
+    actors = ["pipelines-manager", "jobs-manager", "jobs-indexer", "agave-proxy"]
+    with scaled_out(tmp_path, actors) as system:  # no demo content: nobody ran `up`
+        runner = CliRunner(env={"PIPELINEJOBS_URL": system.url, **system.environment})
+
+        result = runner.invoke(app, ["demo", "--json"])
+
+    assert result.exit_code == 0, result.output + system.log(4)
+    job = json.loads(result.stdout)
+    assert job["state"] == "FINISHED"
+    assert job["last_event"] == "indexed"
+    assert "Demo catalog loaded" in result.stderr
+    assert "Registered the demo pipeline" in result.stderr
 
 
 def wait_until(condition: Any, limit: float = 60.0) -> None:

@@ -105,17 +105,41 @@ def _wait_and_print(
 def logs(
     actor: ActorArgument,
     execution: Annotated[str, typer.Argument(help="The execution id `send` printed.")],
+    wait: Annotated[
+        bool,
+        typer.Option(
+            "--wait",
+            help="Wait until the execution has ended (COMPLETE or ERROR; exit 1 on ERROR).",
+        ),
+    ] = False,
+    timeout: Annotated[
+        float, typer.Option("--timeout", help="Seconds to wait with --wait.", min=0.1)
+    ] = DEFAULT_WAIT,
     url: UrlOption = DEFAULT_URL,
     token: TokenOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Print the log lines of an execution (and its status with --json)."""
+    """Print the log lines of an execution (and its status with --json).
+
+    With ``--wait`` it first waits for the execution to end, so what a script reads next (the
+    execution's result, the documents it wrote) is there: ``curl`` right after sending a
+    message may still find it SUBMITTED.
+    """
     with connect(url, token) as gateway:
+        failure = None
+        if wait:
+            with err.status(f"Waiting for {actor} execution {execution}..."):
+                try:
+                    gateway.wait(actor, execution, timeout)
+                except ExecutionFailed as exc:
+                    failure = exc
         text = gateway.logs(actor, execution)
         if as_json:
             print_json({"execution": gateway.execution(actor, execution), "logs": text})
         else:
             typer.echo(text)
+    if failure is not None:
+        raise fail(f"{actor} execution {execution} ended in ERROR: {failure.error}")
 
 
 nonce_app = typer.Typer(help="Manage an actor's nonces (x-nonce URL parameters).")

@@ -19,11 +19,11 @@ from typing import Annotated, Any
 import typer
 
 from pipelinejobs.application.catalog import load_catalog
-from pipelinejobs.cli.connection import JsonOption, jwt_secret, local_secrets
+from pipelinejobs.cli.connection import LOCAL_USER, JsonOption, jwt_secret, local_secrets
 from pipelinejobs.cli.output import print_json, print_table, reports_errors
 from pipelinejobs.cli.read import read_document
 from pipelinejobs.domain.tokens import AdminTokens
-from pipelinejobs.gateway.tokens import DEFAULT_TOKEN_TTL, issue_token
+from pipelinejobs.gateway.tokens import ADMIN_ROLE, DEFAULT_TOKEN_TTL, issue_token
 from pipelinejobs.settings import Settings
 from pipelinejobs.store.factory import create_store
 
@@ -70,7 +70,14 @@ async def _load(settings: Settings, catalog: dict[str, Any]) -> dict[str, int]:
 @token_app.command("issue")
 @reports_errors
 def token_issue(
-    user: Annotated[str, typer.Option("--user", help="Who the token speaks for.")],
+    user: Annotated[
+        str | None,
+        typer.Option(
+            "--user",
+            help=f"Who the token speaks for (default: {LOCAL_USER}, with the admin role, like "
+            "the token `up` prints).",
+        ),
+    ] = None,
     role: Annotated[
         list[str] | None, typer.Option("--role", help="A role, e.g. admin (repeatable).")
     ] = None,
@@ -78,8 +85,14 @@ def token_issue(
         int, typer.Option("--ttl", help="Seconds the token is valid.", min=1)
     ] = DEFAULT_TOKEN_TTL,
 ) -> None:
-    """Print a Bearer token (HS256 JWT) that this system's gateway accepts."""
-    typer.echo(issue_token(jwt_secret(Settings()), user, roles=role or [], ttl=ttl))
+    """Print a Bearer token (HS256 JWT) that this system's gateway accepts.
+
+    Without options it prints again the kind of token ``pipelinejobs up`` printed (user admin,
+    role admin, 12 hours), at any time: ``export PIPELINEJOBS_TOKEN=$(pipelinejobs token
+    issue)``.
+    """
+    roles = role or ([ADMIN_ROLE] if user is None else [])
+    typer.echo(issue_token(jwt_secret(Settings()), user or LOCAL_USER, roles=roles, ttl=ttl))
 
 
 @reports_errors

@@ -1,7 +1,9 @@
 """``pipelinejobs demo``: the walkthrough of ``docs/walkthrough.md``, run by itself, printing the
 job record.
 
-Against a running system (``--url``), or, with ``--embedded``, against a temporary embedded
+Against a running system (``--url``), embedded or distributed: the walk prepares what it needs
+(catalog, pipeline) through the gateway, see :mod:`pipelinejobs.demo.walkthrough`. Or, with
+``--embedded``, against a temporary embedded
 system this command starts in a temporary data directory on a free port and stops afterwards.
 It exits 1, with the reason, when the walk does not go as documented (the TACObot job does not
 end FINISHED and indexed, or a failing job does not end FAILED); the job's record is printed

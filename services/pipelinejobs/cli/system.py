@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import enum
 import socket
 from collections.abc import Coroutine
 from pathlib import Path
@@ -49,6 +50,34 @@ DataDirOption = Annotated[
         file_okay=False,
     ),
 ]
+
+
+class LogFormat(enum.StrEnum):
+    """The choices of ``--log-format`` (:data:`~pipelinejobs.host.process.LOG_FORMATS`)."""
+
+    CONSOLE = "console"
+    JSON = "json"
+
+
+LogFormatOption = Annotated[
+    LogFormat | None,
+    typer.Option(
+        "--log-format",
+        envvar="PIPELINEJOBS_LOG_FORMAT",
+        help="Process logs as console lines or JSON lines (default: console on a terminal, "
+        "JSON otherwise).",
+        case_sensitive=False,
+        show_default=False,
+    ),
+]
+AccessLogOption = Annotated[
+    bool | None,
+    typer.Option(
+        "--access-log/--no-access-log",
+        help="A log line per HTTP request (default: on with JSON logs, off with console logs).",
+        show_default=False,
+    ),
+]
 IN_PROCESS_BUS = (
     "the in-process bus cannot be shared between processes: set PIPELINEJOBS_AMQP_URL to a "
     "RabbitMQ broker to run actors and the gateway as separate processes, or run everything "
@@ -64,12 +93,16 @@ def up(
     no_demo: Annotated[
         bool, typer.Option("--no-demo", help="Do not load the demo catalog and pipeline.")
     ] = False,
+    log_format: LogFormatOption = None,
+    access_log: AccessLogOption = None,
 ) -> None:
     """Run the whole system in one process: gateway, four actors, local compute.
 
     Loads the demo (idempotent), prints the URL and a token; Ctrl+C stops it gracefully.
     """
-    settings = server_settings(data_dir, host, port)
+    settings = server_settings(
+        data_dir, host, port, log_format=_format(log_format), access_log=access_log
+    )
     sock = _bind(settings)
     _run(_up(bound_settings(settings, sock), sock, demo=not no_demo))
 
@@ -106,7 +139,8 @@ def _banner(settings: Settings, running: Running) -> None:
     lines += [
         f"Bearer token for user {LOCAL_USER} (role admin, valid {DEFAULT_TOKEN_TTL // 3600} h):",
         f"export PIPELINEJOBS_TOKEN={token}",
-        "  More tokens: pipelinejobs token issue --user NAME [--role admin]",
+        "  This token again, at any time: pipelinejobs token issue    "
+        "(others: --user NAME [--role admin])",
         f"  API documentation: {running.url}/docs    Walkthrough: docs/walkthrough.md",
         "Press Ctrl+C to stop.",
     ]
@@ -117,22 +151,30 @@ def _banner(settings: Settings, running: Running) -> None:
 @reports_errors
 def actor(
     name: Annotated[str, typer.Argument(help=f"One of {', '.join(ACTOR_ALIASES)}.")],
+    log_format: LogFormatOption = None,
 ) -> None:
     """Run one actor's consumer (scale out: start as many as you like, on RabbitMQ)."""
     try:
         alias = check_actor(name)
     except ValueError as exc:
         raise fail(str(exc), ExitCode.USAGE) from None
-    settings = server_settings(None, None, None)
+    settings = server_settings(None, None, None, log_format=_format(log_format))
     if settings.amqp_url is None:
         raise fail(IN_PROCESS_BUS, ExitCode.USAGE)
     _run(consume(settings, [alias]))
 
 
 @reports_errors
-def gateway(host: HostOption = None, port: PortOption = None) -> None:
+def gateway(
+    host: HostOption = None,
+    port: PortOption = None,
+    log_format: LogFormatOption = None,
+    access_log: AccessLogOption = None,
+) -> None:
     """Serve the gateway alone (store and bus connected; it consumes no queue)."""
-    settings = server_settings(None, host, port)
+    settings = server_settings(
+        None, host, port, log_format=_format(log_format), access_log=access_log
+    )
     if settings.amqp_url is None:
         raise fail(IN_PROCESS_BUS, ExitCode.USAGE)
     sock = _bind(settings)
@@ -141,6 +183,10 @@ def gateway(host: HostOption = None, port: PortOption = None) -> None:
 
 def _gateway_banner(url: str) -> None:
     typer.echo(f"pipelinejobs gateway is up at {url}")
+
+
+def _format(log_format: LogFormat | None) -> str | None:
+    return None if log_format is None else log_format.value
 
 
 def _bind(settings: Settings) -> socket.socket:

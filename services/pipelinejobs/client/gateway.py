@@ -229,6 +229,15 @@ class AsyncGateway:
         query = {key: value for key, value in (params or {}).items() if value is not None}
         return await self._request("GET", path, params=query)
 
+    async def load_catalog(self, document: Mapping[str, Any]) -> dict[str, int]:
+        """``POST /catalog`` (admin): load catalog records, idempotently; how many of each
+        section the document held."""
+        reply = await self._request("POST", "/catalog", json=document)
+        loaded = self._field(reply, "POST", "/catalog", "loaded")
+        if not isinstance(loaded, dict):
+            raise self.not_a_gateway("POST", "/catalog", "counts under loaded")
+        return {str(section): int(count) for section, count in loaded.items()}
+
     async def ready(self) -> dict[str, Any]:
         """``/readyz``: whether the gateway reaches its store and bus (``GatewayUnavailable``
         when it does not)."""

@@ -207,6 +207,9 @@ class Gateway:
     def get(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
         return self._run(self.asynchronous.get(path, params))
 
+    def load_catalog(self, document: Mapping[str, Any]) -> dict[str, int]:
+        return self._run(self.asynchronous.load_catalog(document))
+
     def ready(self) -> dict[str, Any]:
         return self._run(self.asynchronous.ready())
 

@@ -5,7 +5,8 @@ Agave/Tapis-style service; without it they run on the embedded local execution s
 apps from ``<data_dir>/apps`` and work folders in ``<data_dir>/work``.
 
 The local execution system installs the example apps (``wordcount-0.1.0``,
-``tacobot9000-0.1.0u1``) into its apps folder when it starts, wherever it runs: in ``up``, and
+``tacobot9000-0.1.0u1``) into its apps folder, and the input files their documented examples
+name onto its storage systems, when it starts, wherever it runs: in ``up``, and
 in an ``actor agave-proxy`` process of a scaled-out system, whose agave-proxy would otherwise
 find no app to launch. Installing is idempotent; the two manifest files belong to the package
 and are rewritten when they differ from its copy, so put your own apps in other files, or set

@@ -1,10 +1,11 @@
-"""Put the demo in place on a running system: input files, catalog, pipeline.
+"""Put the demo in place on a running system: catalog, pipeline.
 
-Everything here is idempotent, so ``pipelinejobs up`` runs it at every start: the input files
-and catalog records are rewritten as they are, and the pipeline is registered only when the
-store does not have it yet. The example apps the pipeline runs are not installed here: the
-local execution system installs them itself wherever it starts (``up``, or an ``actor
-agave-proxy`` process), see :mod:`pipelinejobs.compute.factory`.
+Everything here is idempotent, so ``pipelinejobs up`` runs it at every start: the catalog
+records are rewritten as they are, and the pipeline is registered only when the store does not
+have it yet. The example apps the pipeline runs, and their example inputs, are not installed
+here: the local execution system installs them itself wherever it starts (``up``, or an ``actor
+agave-proxy`` process), see :mod:`pipelinejobs.compute.factory`. ``pipelinejobs demo`` prepares
+the same catalog and pipeline through the gateway (:mod:`pipelinejobs.demo.walkthrough`).
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from pipelinejobs.application.catalog import load_catalog
-from pipelinejobs.compute.apps import install_example_inputs
 from pipelinejobs.demo.content import DEMO_CATALOG, DEMO_PIPELINE
 from pipelinejobs.domain.actors import PIPELINES_MANAGER
 from pipelinejobs.domain.identifiers import pipeline_uuid
@@ -30,14 +30,12 @@ class DemoContent:
     pipeline_registered: bool
     """True when this call registered the pipeline, False when it was there already."""
     catalog: dict[str, int]
-    inputs: list[str]
 
 
 async def install_demo(system: System, *, owner: str = "user:admin") -> DemoContent:
-    """Load the demo catalog and input files, and register the demo pipeline (as ``owner``)
+    """Load the demo catalog, and register the demo pipeline (as ``owner``)
     unless the store has it. The system must be started with a pipelines-manager consuming."""
     catalog = await load_catalog(system.store, DEMO_CATALOG, domain=system.settings.uuid_domain)
-    inputs = await install_example_inputs(system.storage)
     uuid = pipeline_uuid(DEMO_PIPELINE["components"], domain=system.settings.uuid_domain)
     registered = False
     if await system.store.get_document("pipelines", uuid) is None:
@@ -48,6 +46,4 @@ async def install_demo(system: System, *, owner: str = "user:admin") -> DemoCont
             raise PermanentError(
                 f"the demo pipeline could not be registered: {execution.get('error')}"
             )
-    return DemoContent(
-        pipeline_uuid=uuid, pipeline_registered=registered, catalog=catalog, inputs=inputs
-    )
+    return DemoContent(pipeline_uuid=uuid, pipeline_registered=registered, catalog=catalog)

@@ -8,6 +8,13 @@ while staging a missing input, one whose app fails) and read why. Every launch c
 ``demo_run`` label in its data, so each run makes new jobs (the same launch would name the same
 job, which has already run).
 
+The walk first prepares what it needs through the gateway, so it runs against any system,
+embedded (``pipelinejobs up``) or distributed (gateway and actor processes on RabbitMQ): the demo
+catalog (``POST /catalog``, idempotent; it takes an admin token, and without one the records are
+assumed loaded) and the demo pipeline (a message to the pipelines-manager, unless an ACTIVE
+pipeline already runs the TACObot app). The example inputs come with the example apps: the
+local execution system puts them on its storage systems wherever it runs.
+
 A walk that does not go as documented raises ``WalkthroughFailed`` (the TACObot job did not end
 FINISHED and indexed, or a failing job did not end FAILED) or ``WalkthroughTimedOut``: a demo
 that prints a failed job and exits 0 would tell a newcomer the system works when it does not.
@@ -28,9 +35,12 @@ from pipelinejobs.client import (
     ExecutionFailed,
     JobsClient,
     PipelinesClient,
+    RequestRefused,
 )
 from pipelinejobs.compute.apps import TACOBOT_ID
 from pipelinejobs.demo.content import (
+    DEMO_CATALOG,
+    DEMO_PIPELINE,
     DOCUMENTED_PIPELINE,
     UPDATED_DESCRIPTION,
     app_failing_launch,
@@ -49,6 +59,7 @@ FINISHED = "FINISHED"
 FAILED = "FAILED"
 INDEXED = "indexed"
 FAIL = "fail"
+FORBIDDEN = 403
 
 
 class WalkthroughTimedOut(TransientError, TimeoutError):
@@ -113,8 +124,9 @@ async def run_walkthrough(
     await gateway.ready()
     report(f"Gateway {gateway.base_url} is ready")
 
+    await _load_demo_catalog(gateway, report)
+    result.demo_pipeline = await _demo_pipeline(pipelines, report)
     result.documented_pipeline = await _register_documented_pipeline(pipelines, report)
-    result.demo_pipeline = await _demo_pipeline(pipelines)
     report(f"Demo pipeline {result.demo_pipeline} runs {TACOBOT_ID}")
 
     launched = await gateway.call(AGAVE_PROXY, tacobot_launch({"demo_run": label}))
@@ -194,15 +206,47 @@ async def _pipeline_with(pipelines: PipelinesClient, components: list[Any]) -> s
         offset += 100
 
 
-async def _demo_pipeline(pipelines: PipelinesClient) -> str:
+async def _load_demo_catalog(gateway: AsyncGateway, report: Report) -> None:
+    """Load the demo catalog through the gateway (idempotent). Loading takes an admin; with
+    another token the records are taken to be there (a launch names any that are not)."""
+    try:
+        loaded = await gateway.load_catalog(DEMO_CATALOG)
+    except RequestRefused as exc:
+        if exc.status != FORBIDDEN:
+            raise
+        report(f"Demo catalog not loaded ({exc.detail}); using the records already there")
+        return
+    report(
+        "Demo catalog loaded: "
+        + ", ".join(f"{count} {section}" for section, count in loaded.items() if count)
+    )
+
+
+async def _demo_pipeline(pipelines: PipelinesClient, report: Report) -> str:
+    """An ACTIVE pipeline running the TACObot app: one already there (``pipelinejobs up``
+    registers the demo pipeline), else the demo pipeline, registered now."""
+    found = await _active_pipeline_running(pipelines, TACOBOT_ID)
+    if found is not None:
+        return found
+    try:
+        created = await pipelines.create(DEMO_PIPELINE)
+    except ExecutionFailed as exc:
+        if "already exists" not in exc.error:
+            raise
+        raise NotFound(
+            f"no ACTIVE pipeline runs {TACOBOT_ID}, and the demo pipeline exists but is not "
+            f"ACTIVE (retired?): {exc.error}"
+        ) from None
+    report(f"Registered the demo pipeline {created['uuid']}")
+    return str(created["uuid"])
+
+
+async def _active_pipeline_running(pipelines: PipelinesClient, app_id: str) -> str | None:
     for pipeline in await pipelines.list(state="ACTIVE", limit=500):
         ids = [component.get("id") for component in pipeline.get("components", [])]
-        if TACOBOT_ID in ids:
+        if app_id in ids:
             return str(pipeline["uuid"])
-    raise NotFound(
-        f"no ACTIVE pipeline runs {TACOBOT_ID}; start the system with its demo content "
-        "(`pipelinejobs up`, without --no-demo)"
-    )
+    return None
 
 
 async def _follow(jobs: JobsClient, uuid: str, report: Report, within: float) -> dict[str, Any]:

@@ -4,6 +4,9 @@ The line has the method, the path with any nonce id masked (never the query stri
 carries tokens and nonces), the status and the duration. Headers are never logged. An exception
 no handler took becomes a problem document here, logged (redacted) with its traceback, so the
 server's own logger never prints it.
+
+The request lines can be turned off (``requests=False``: ``pipelinejobs up`` on a terminal,
+where a person reads the log); failures are logged all the same.
 """
 
 from __future__ import annotations
@@ -29,8 +32,9 @@ def loggable_path(path: str) -> str:
 class AccessLog:
     """ASGI middleware: log each HTTP request once it is answered."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, *, requests: bool = True) -> None:
         self.app = app
+        self.requests = requests
         self.log = process_logger(component="gateway")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -61,6 +65,8 @@ class AccessLog:
                     abaco=is_abaco_path(scope.get("path", "")),
                 )
                 await response(scope, receive, send_and_note)
+        if not self.requests:
+            return
         path = scope.get("path", "")
         quiet = path in _PROBES and status["code"] == 200  # orchestrators probe every few seconds
         (self.log.debug if quiet else self.log.info)(

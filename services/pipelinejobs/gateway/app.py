@@ -15,6 +15,7 @@ from pipelinejobs import __version__
 from pipelinejobs.gateway import (
     routes_abaco,
     routes_catalog,
+    routes_catalog_load,
     routes_dead_letters,
     routes_executions,
     routes_files,
@@ -86,9 +87,10 @@ def create_app(system: System, settings: GatewaySettings | None = None) -> FastA
         routes_dead_letters,
         routes_files,
         routes_catalog,
+        routes_catalog_load,
     ):
         app.include_router(module.router)
-    app.add_middleware(AccessLog)
+    app.add_middleware(AccessLog, requests=system.settings.access_log)
     _document_problems(app)
     return app
 

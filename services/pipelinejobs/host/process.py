@@ -30,6 +30,7 @@ from pipelinejobs.settings import Settings
 
 PUBLIC_URL_VARIABLE = "PIPELINEJOBS_PUBLIC_URL"
 LOG_JSON_VARIABLE = "PIPELINEJOBS_LOG_JSON"
+ACCESS_LOG_VARIABLE = "PIPELINEJOBS_ACCESS_LOG"
 _WILDCARD_HOSTS = {"", "0.0.0.0", "::"}  # noqa: S104 (recognized, not bound)
 
 
@@ -74,26 +75,47 @@ def local_url(host: str, port: int) -> str:
     return f"http://{reachable}:{port}"
 
 
+LOG_FORMATS = ("console", "json")
+"""``--log-format``: console lines for people, JSON lines for machines."""
+
+
 def server_settings(
-    data_dir: Path | None, host: str | None, port: int | None, **overrides: object
+    data_dir: Path | None,
+    host: str | None,
+    port: int | None,
+    *,
+    log_format: str | None = None,
+    access_log: bool | None = None,
+    **overrides: object,
 ) -> Settings:
     """Settings from the environment, with the command line's values on top.
 
     The public URL (what compute services call back) follows ``--host``/``--port`` unless
     ``PIPELINEJOBS_PUBLIC_URL`` sets it; a server that binds a socket corrects it to the port
-    it got (:func:`bound_settings`, for ``--port 0``). Process logs are console lines on a
-    terminal unless ``PIPELINEJOBS_LOG_JSON`` says otherwise.
+    it got (:func:`bound_settings`, for ``--port 0``). Process logs are ``log_format``
+    (``console`` or ``json``); without it, console lines on a terminal and JSON lines otherwise,
+    unless ``PIPELINEJOBS_LOG_JSON`` says which. The line per HTTP request follows
+    ``access_log``; without it, ``PIPELINEJOBS_ACCESS_LOG``, else on with JSON lines (machines
+    read them) and off with console lines (a person reads the terminal).
     """
-    settings = Settings()
+    # Through validation, so a --data-dir is made absolute by the settings' one rule.
+    settings = Settings() if data_dir is None else Settings(data_dir=data_dir)
     values: dict[str, object] = dict(overrides)
-    if data_dir is not None:
-        values["data_dir"] = data_dir
     values["host"] = host if host is not None else settings.host
     values["port"] = port if port is not None else settings.port
     if PUBLIC_URL_VARIABLE not in os.environ:
         values["public_url"] = local_url(str(values["host"]), int(str(values["port"])))
-    if LOG_JSON_VARIABLE not in os.environ and sys.stderr.isatty():
+    if log_format is not None:
+        if log_format not in LOG_FORMATS:
+            raise ValueError(f"log format {log_format!r} is unknown; choose console or json")
+        values["log_json"] = log_format == "json"
+    elif LOG_JSON_VARIABLE not in os.environ and sys.stderr.isatty():
         values["log_json"] = False
+    log_json = bool(values.get("log_json", settings.log_json))
+    if access_log is not None:
+        values["access_log"] = access_log
+    elif ACCESS_LOG_VARIABLE not in os.environ:
+        values["access_log"] = log_json
     return settings.model_copy(update=values)
 
 

@@ -28,7 +28,7 @@ from typing import Any
 
 import httpx
 
-from pipelinejobs.compute.apps import install_example_apps
+from pipelinejobs.compute.apps import install_example_apps, install_example_inputs
 from pipelinejobs.compute.local.definition import (
     DEFAULT_MAX_RUN_TIME,
     parse_job_definition,
@@ -106,8 +106,13 @@ class LocalExecutionSystem(ComputeService):
         self._reading: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        """Create the work folder, install the example apps (when asked: idempotent), and start
-        reading the app manifests (problems are logged).
+        """Create the work folder, install the example apps and put their example inputs on
+        the storage systems (when asked: idempotent), and start reading the app manifests
+        (problems are logged).
+
+        The inputs come with the apps so that the documented launches find them on whatever
+        system runs this service (one ``up`` process, or an ``actor agave-proxy`` process of a
+        distributed system, whose storage the gateway need not share).
 
         The manifests are read in the background: a callable app's schema comes from a
         subprocess, which a process that never launches a job need not wait for. The first
@@ -116,6 +121,7 @@ class LocalExecutionSystem(ComputeService):
         await asyncio.to_thread(self.work_dir.mkdir, parents=True, exist_ok=True)
         if self.example_apps:
             await asyncio.to_thread(install_example_apps, self.registry.apps_dir)
+            await install_example_inputs(self.storage)
         if self._reading is None:
             self._reading = asyncio.create_task(self._read_apps(), name="read-app-manifests")
 
