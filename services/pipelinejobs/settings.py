@@ -63,6 +63,13 @@ class Settings(BaseSettings):
     public_url: str = "http://127.0.0.1:8000"
     host: str = "127.0.0.1"
     port: int = 8000
+    health_port: int | None = Field(
+        default=None,
+        ge=0,
+        le=65535,
+        description="port where an `actor` process serves /healthz and /readyz (on "
+        "PIPELINEJOBS_HOST); none: no health server; 0: a free one, logged",
+    )
     archive_system: str = "data-sd2e-community"
     auto_index: bool = True
     log_level: str = "INFO"

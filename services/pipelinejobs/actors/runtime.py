@@ -66,7 +66,14 @@ class Runtime:
             max_bytes=settings.max_message_bytes, max_depth=settings.max_message_depth
         )
         self._subscriptions: list[Subscription] = []
+        self._consuming: list[str] = []
         self._log = process_logger(component="runtime")
+
+    @property
+    def consuming(self) -> tuple[str, ...]:
+        """The aliases whose queues this runtime consumes (empty before start and after stop);
+        an actor process is ready only when it consumes what it was started for."""
+        return tuple(self._consuming)
 
     async def start(self, aliases: Sequence[str] | None = None) -> None:
         """Subscribe to the queues of ``aliases`` (default: every registered actor)."""
@@ -83,11 +90,13 @@ class Runtime:
                 alias, self._handler_for(actor), prefetch=self.settings.prefetch
             )
             self._subscriptions.append(subscription)
+            self._consuming.append(alias)
             self._log.info("actor consuming", alias=alias)
 
     async def stop(self) -> None:
         """Graceful: stop taking deliveries, let in-flight handlers finish."""
         subscriptions, self._subscriptions = self._subscriptions, []
+        self._consuming = []
         await asyncio.gather(*(s.stop() for s in subscriptions))
 
     def _handler_for(self, actor: Actor) -> Any:

@@ -24,8 +24,10 @@ import uvicorn
 from pipelinejobs.compute.port import ComputeService
 from pipelinejobs.demo import DemoContent, install_demo
 from pipelinejobs.domain.actors import ACTOR_ALIASES
+from pipelinejobs.errors import InvalidInput
 from pipelinejobs.gateway import create_app, server_for
 from pipelinejobs.host.bootstrap import Lifecycle, System, build_system
+from pipelinejobs.host.health import serving_health
 from pipelinejobs.settings import Settings
 
 PUBLIC_URL_VARIABLE = "PIPELINEJOBS_PUBLIC_URL"
@@ -65,6 +67,19 @@ def listening_socket(host: str, port: int) -> socket.socket:
         raise
     sock.set_inheritable(True)
     return sock
+
+
+def health_socket(settings: Settings) -> socket.socket | None:
+    """The bound socket of the health server (None when ``PIPELINEJOBS_HEALTH_PORT`` is unset)."""
+    if settings.health_port is None:
+        return None
+    try:
+        return listening_socket(settings.host, settings.health_port)
+    except OSError as exc:
+        raise InvalidInput(
+            f"cannot serve the health probes on {settings.host}:{settings.health_port} "
+            f"({exc.strerror or exc}); set PIPELINEJOBS_HEALTH_PORT to a free port"
+        ) from None
 
 
 def local_url(host: str, port: int) -> str:
@@ -197,14 +212,16 @@ async def stop_signals() -> AsyncIterator[asyncio.Event]:
 
 
 async def consume(settings: Settings, aliases: list[str]) -> None:
-    """Run the consumers of ``aliases`` until a signal."""
+    """Run the consumers of ``aliases`` until a signal, with their health server when
+    ``PIPELINEJOBS_HEALTH_PORT`` is set (:mod:`pipelinejobs.host.health`)."""
     async with stop_signals() as stop:
         system = build_system(settings, configure_logs=True)
-        await system.start(aliases=aliases)
-        try:
-            await stop.wait()
-        finally:
-            await system.close()
+        async with serving_health(system, aliases, health_socket(settings)):
+            await system.start(aliases=aliases)
+            try:
+                await stop.wait()
+            finally:
+                await system.close()
 
 
 async def serve_gateway_only(
