@@ -43,6 +43,7 @@ def operator_variables(names: set[str]) -> dict[str, str]:
     values["PIPELINEJOBS_VERSION"] = PROJECT_VERSION
     return values
 
+
 # -- Dockerfile ---------------------------------------------------------------------------------
 
 
@@ -59,13 +60,24 @@ class Image:
 
     @property
     def uid(self) -> int:
-        name = self.user.split(":")[0]
-        return 0 if name == "root" else int(name)  # the image names its user by number
+        return self._number(self.user.split(":")[0], "--uid")
 
     @property
     def gid(self) -> int:
         parts = self.user.split(":")
-        return int(parts[1]) if len(parts) > 1 else self.uid
+        return self._number(parts[1], "--gid") if len(parts) > 1 else self.uid
+
+    def _number(self, name: str, option: str) -> int:
+        """A user or group by number, or by the name a ``useradd``/``groupadd`` line gave it."""
+        if name == "root":
+            return 0
+        if name.isdigit():
+            return int(name)
+        for line in self.run:
+            found = re.search(rf"{option}[= ](\d+)\b[^&;]*\s{re.escape(name)}\b", line)
+            if found:
+                return int(found.group(1))
+        raise LookupError(f"the Dockerfile never creates {name!r} with {option}")
 
     def path_state(self, path: str) -> tuple[bool, int, int, int]:
         """(exists, uid, gid, mode) of ``path`` after the RUN lines, as far as they say: made by
@@ -124,7 +136,9 @@ def _env_pairs(text: str) -> dict[str, str]:
 
 # -- compose ------------------------------------------------------------------------------------
 
-_VARIABLE = re.compile(r"\$\$|\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:?[-?])(?P<arg>[^}]*))?\}")
+_VARIABLE = re.compile(
+    r"\$\$|\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:?[-?])(?P<arg>[^}]*))?\}"
+)
 
 
 class MissingVariable(LookupError):

@@ -82,9 +82,9 @@ def test_the_env_example_names_exactly_the_variables_compose_needs() -> None:
     lines = (DEPLOY / ".env.example").read_text().splitlines()
     example = dict(line.split("=", 1) for line in lines if line and not line.startswith("#"))
     assert set(example) == compose_variables()
-    assert [value for name, value in example.items() if name != "PIPELINEJOBS_VERSION"] == [
-        ""
-    ] * (len(example) - 1), "the example holds no value, only names"
+    assert [value for name, value in example.items() if name != "PIPELINEJOBS_VERSION"] == [""] * (
+        len(example) - 1
+    ), "the example holds no value, only names"
 
 
 @pytest.mark.parametrize("missing", sorted(compose_variables() - {"PIPELINEJOBS_VERSION"}))
@@ -128,8 +128,11 @@ def test_the_settings_validate_as_the_processes_will(
             ComputeSettings()
             GatewaySettings()
         check_configured_secrets(settings)
-        assert settings.token_keys and settings.admin_key and settings.jwt_secret
-        assert settings.mongodb_url is not None and settings.amqp_url is not None
+        assert settings.token_keys
+        assert settings.admin_key
+        assert settings.jwt_secret
+        assert settings.mongodb_url is not None
+        assert settings.amqp_url is not None
 
 
 def test_every_published_port_is_one_the_command_listens_on(
@@ -140,7 +143,9 @@ def test_every_published_port_is_one_the_command_listens_on(
         listening = served(arguments(service), container_environment(service))
         for mapping in service.get("ports", []):
             container_port = int(str(mapping).split(":")[-1].split("/")[0])
-            assert container_port in listening, f"{name} publishes {mapping}; it listens on {listening}"
+            assert container_port in listening, (
+                f"{name} publishes {mapping}; it listens on {listening}"
+            )
             published += 1
     assert published, "the gateway is published"
 
@@ -197,9 +202,10 @@ def test_the_broker_and_store_urls_name_their_services(
     assert mongodb.hostname in document["services"]
     assert parse_qs(mongodb.query)["replicaSet"] == ["rs0"]
     assert parse_qs(mongodb.query)["authSource"] == ["admin"]
-    assert mongodb.username == document["services"]["mongodb"]["environment"][
-        "MONGO_INITDB_ROOT_USERNAME"
-    ]
+    assert (
+        mongodb.username
+        == document["services"]["mongodb"]["environment"]["MONGO_INITDB_ROOT_USERNAME"]
+    )
 
 
 def test_mongodb_is_a_named_single_member_replica_set_with_auth(document: dict[str, Any]) -> None:
@@ -211,7 +217,8 @@ def test_mongodb_is_a_named_single_member_replica_set_with_auth(document: dict[s
     check = " ".join(mongodb["healthcheck"]["test"])
     assert "rs.initiate()" not in check, "a bare initiate names the member after the container id"
     assert "rs.initiate({_id: 'rs0', members: [{_id: 0, host: 'mongodb:27017'}]})" in check
-    assert "--password" in check and "$MONGO_INITDB_ROOT_PASSWORD" in check
+    assert "--password" in check
+    assert "$MONGO_INITDB_ROOT_PASSWORD" in check
 
 
 def test_rabbitmq_gets_the_user_its_permissions_and_quorum_policy(document: dict[str, Any]) -> None:
@@ -220,7 +227,8 @@ def test_rabbitmq_gets_the_user_its_permissions_and_quorum_policy(document: dict
     template = (COMPOSE.parent / mounts["/etc/rabbitmq/definitions.template.json"]).resolve()
     definitions = json.loads(template.read_text())
     start = " ".join(rabbitmq["entrypoint"])
-    assert "@RABBITMQ_PASSWORD@" in start and "/tmp/definitions.json" in start
+    assert "@RABBITMQ_PASSWORD@" in start
+    assert "/tmp/definitions.json" in start
     assert "load_definitions" in rabbitmq["environment"]["RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS"]
     [user] = definitions["users"]
     assert user["password"] == "@RABBITMQ_PASSWORD@", "rendered from .env at start"
@@ -244,7 +252,8 @@ def test_every_image_is_pinned_by_tag(document: dict[str, Any]) -> None:
     for name, service in document["services"].items():
         image = service["image"]
         repository, _, tag = image.rpartition(":")
-        assert repository and tag and tag != "latest", f"{name}: {image} is not pinned"
+        assert repository, f"{name}: {image} names no tag"
+        assert tag not in ("", "latest"), f"{name}: {image} is not pinned"
     for service in pipelinejobs_services(document).values():
         assert service["image"] == f"pipelinejobs:{PROJECT_VERSION}"
         assert service["pull_policy"] == "never"

@@ -121,7 +121,8 @@ def test_every_probe_asks_a_port_and_path_the_process_serves(
 ) -> None:
     for name, container in containers(resources):
         listening = served(container["args"], environment_of(resources, container))
-        assert "readinessProbe" in container and "livenessProbe" in container, name
+        assert "readinessProbe" in container, name
+        assert "livenessProbe" in container, name
         paths = {}
         for kind in ("startupProbe", "readinessProbe", "livenessProbe"):
             if kind in container:
@@ -130,7 +131,8 @@ def test_every_probe_asks_a_port_and_path_the_process_serves(
                 assert port in listening, f"{name} {kind} asks port {port}; it serves {listening}"
                 assert probe["path"] in listening[port], f"{name} {kind} asks {probe['path']}"
                 paths[kind] = probe["path"]
-        assert paths["readinessProbe"] == "/readyz" and paths["livenessProbe"] == "/healthz"
+        assert paths["readinessProbe"] == "/readyz"
+        assert paths["livenessProbe"] == "/healthz"
 
 
 def test_the_service_reaches_the_gateways_port(resources: list[dict[str, Any]]) -> None:
@@ -140,7 +142,8 @@ def test_the_service_reaches_the_gateways_port(resources: list[dict[str, Any]]) 
     listening = served(gateway["args"], environment_of(resources, gateway))
     assert port_number(gateway, port["targetPort"]) in listening
     public_url = by_kind(resources, "ConfigMap")["pipelinejobs"]["data"]["PIPELINEJOBS_PUBLIC_URL"]
-    assert public_url == f"http://{service['metadata']['name']}" and port["port"] == 80
+    assert public_url == f"http://{service['metadata']['name']}"
+    assert port["port"] == 80
 
 
 def test_pods_run_non_root_with_a_read_only_root_and_a_writable_data_directory(

@@ -44,9 +44,10 @@ def secret_values(text: str) -> list[str]:
         setting = SECRET_SETTING.search(line)
         if setting is not None and not line.lstrip().startswith(("#", "//")):
             value = setting.group("value").strip().rstrip(",")
-            if value not in ('""', "''", "") and not REFERENCE.match(value):
-                if not value.startswith(("{", "[")) or re.search(r"['\"]\w{6,}", value):
-                    found.append(f"{number}: {setting.group('name')} has a value: {line.strip()}")
+            literal = value not in ('""', "''", "") and not REFERENCE.match(value)
+            structured = value.startswith(("{", "[")) and not re.search(r"['\"]\w{6,}", value)
+            if literal and not structured:
+                found.append(f"{number}: {setting.group('name')} has a value: {line.strip()}")
         if LONG_RANDOM.search(line):
             found.append(f"{number}: a key-like string: {line.strip()}")
     return found
