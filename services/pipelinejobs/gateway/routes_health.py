@@ -46,7 +46,7 @@ async def readyz(request: Request) -> Health | JSONResponse:
 
 
 async def probe(ping: Callable[[], Awaitable[None]]) -> str:
-    """ "ok", or why ``ping`` failed, without credentials (the actors' health server uses it)."""
+    """Say "ok", or why ``ping`` failed, without credentials (the actors' health server uses it)."""
     try:
         await asyncio.wait_for(ping(), PING_TIMEOUT)
     except TimeoutError:
