@@ -257,3 +257,12 @@ def test_every_image_is_pinned_by_tag(document: dict[str, Any]) -> None:
     for service in pipelinejobs_services(document).values():
         assert service["image"] == f"pipelinejobs:{PROJECT_VERSION}"
         assert service["pull_policy"] == "never"
+
+
+def test_every_process_gets_a_grace_period_for_its_work_in_flight(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    for name, service in services.items():
+        grace = str(service.get("stop_grace_period", "10s"))  # compose's default is 10 s
+        assert grace.endswith("s"), grace
+        assert float(grace.removesuffix("s")) >= 30, f"{name} is killed {grace} after SIGTERM"
