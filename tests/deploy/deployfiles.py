@@ -324,7 +324,7 @@ def served(args: list[str], environment: Mapping[str, str]) -> dict[int, set[str
 def check_command(args: list[str]) -> None:
     """AssertionError unless ``pipelinejobs args...`` parses: the command exists, every option is
     one of its options, and the arguments are accepted (the actor names, for ``actor``)."""
-    from pipelinejobs.host.bootstrap import ACTOR_ALIASES
+    from pipelinejobs.domain.actors import ACTOR_ALIASES
 
     command, rest = cli_command(args)
     assert not hasattr(command, "commands"), f"{args}: {rest[:1]} is not a command"

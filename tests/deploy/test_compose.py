@@ -28,7 +28,7 @@ from deployfiles import (
     setting_names,
 )
 from pipelinejobs.bus._topology import Topology
-from pipelinejobs.host.bootstrap import ACTOR_ALIASES
+from pipelinejobs.domain.actors import ACTOR_ALIASES
 from pipelinejobs.settings import Settings
 
 SECRET_SETTINGS = ("PIPELINEJOBS_TOKEN_KEYS", "PIPELINEJOBS_ADMIN_KEY", "PIPELINEJOBS_JWT_SECRET")

@@ -23,7 +23,8 @@ from pathlib import Path
 
 import pytest
 from deployfiles import kustomize_build, pod_spec
-from pipelinejobs.host.bootstrap import ACTOR_ALIASES, System, build_system
+from pipelinejobs.domain.actors import ACTOR_ALIASES
+from pipelinejobs.host.bootstrap import System, build_system
 from pipelinejobs.settings import Settings
 
 pytestmark = pytest.mark.rabbitmq

@@ -244,7 +244,7 @@ def delete_namespace(namespace: str) -> None:
     import asyncio
 
     from pipelinejobs.bus.rabbitmq import RabbitMQBus
-    from pipelinejobs.host.bootstrap import ACTOR_ALIASES
+    from pipelinejobs.domain.actors import ACTOR_ALIASES
 
     asyncio.run(RabbitMQBus(AMQP_URL, namespace=namespace, actors=ACTOR_ALIASES).delete_topology())
 

@@ -21,7 +21,7 @@ from deployfiles import (
     served,
     setting_names,
 )
-from pipelinejobs.host.bootstrap import ACTOR_ALIASES
+from pipelinejobs.domain.actors import ACTOR_ALIASES
 
 KUBERNETES_VERSIONS = ["1.29.0", kubernetes_validate.latest_version()]
 SECRET_NAME = "pipelinejobs"
