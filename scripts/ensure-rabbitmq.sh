@@ -25,14 +25,11 @@ if healthy; then
   exit 0
 fi
 if port_open && ! amqp_answers; then
-  echo "ensure-rabbitmq: broker listens but does not answer AMQP; restarting its file handle cache"
-  rabbitmqctl -q eval 'exit(whereis(file_handle_cache), kill).' >/dev/null 2>&1 || true
-  sleep 2
-  if ! amqp_answers; then
-    echo "ensure-rabbitmq: still silent; restarting the broker application"
-    rabbitmqctl -q stop_app >/dev/null 2>&1 || true
-    rabbitmqctl -q start_app >/dev/null 2>&1 || true
-  fi
+  # Restarting the application is not enough (the cache belongs to rabbit_common, which stays)
+  # and killing the cache breaks its statistics table: restart the whole node.
+  echo "ensure-rabbitmq: broker listens but does not answer AMQP; restarting the node"
+  timeout 60 rabbitmqctl -q stop >/dev/null 2>&1 || pkill -9 -f 'beam.smp.*rabbit' || true
+  for _ in $(seq 1 30); do port_open || break; sleep 1; done
 fi
 if ! command -v rabbitmq-server >/dev/null 2>&1; then
   echo "ensure-rabbitmq: installing rabbitmq-server from Debian's packages"
