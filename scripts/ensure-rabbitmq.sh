@@ -40,8 +40,16 @@ if ! command -v rabbitmq-server >/dev/null 2>&1; then
 fi
 if ! port_open; then
   echo "ensure-rabbitmq: starting rabbitmq-server"
-  # As many file descriptors as the hard limit allows: each connection takes one.
-  (ulimit -n "$(ulimit -Hn)" 2>/dev/null; rabbitmq-server -detached) || true
+  # As many file descriptors as the hard limit allows: each connection and each quorum queue's
+  # files take some, and at Debian's default of 1024 the broker's file handle cache runs out
+  # after a few hundred queues and then queues every new connection for ever. Debian's wrapper
+  # starts the node through `su`, whose PAM limits would reset ours, so raise it as that user.
+  if [[ $(id -u) -eq 0 && -x /usr/lib/rabbitmq/bin/rabbitmq-server ]] && id rabbitmq >/dev/null 2>&1; then
+    (cd /var/lib/rabbitmq && su rabbitmq -s /bin/sh -c \
+      'ulimit -n "$(ulimit -Hn)"; exec /usr/lib/rabbitmq/bin/rabbitmq-server -detached') || true
+  else
+    (ulimit -n "$(ulimit -Hn)" 2>/dev/null; rabbitmq-server -detached) || true
+  fi
 fi
 for _ in $(seq 1 90); do
   if healthy; then
