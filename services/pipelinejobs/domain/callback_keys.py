@@ -31,12 +31,13 @@ def callback_key(actor: str, context: Mapping[str, str], document: Any) -> str |
     if not isinstance(document, Mapping):
         return None
     values = [document.get(field) for field in RECORD_FIELDS]
-    if not all(isinstance(value, str) and value for value in values):
+    strings = [value for value in values if isinstance(value, str) and value]
+    if len(strings) != len(RECORD_FIELDS):
         return None
     parts = [actor, str(len(context))]
     for name in sorted(context):
         parts += [name, context[name]]
-    parts += values
+    parts += strings
     digest = hashlib.sha256()
     for part in parts:
         data = part.encode("utf-8", "surrogatepass")
