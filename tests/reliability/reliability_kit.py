@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sys
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -24,10 +23,7 @@ from pipelinejobs.application.ledger import history_event
 from pipelinejobs.domain.identifiers import UUIDType, typed_uuid
 from pipelinejobs.host.bootstrap import build_system
 from pipelinejobs.settings import Settings
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "e2e"))
-
-from pipelinejobs_up import AMQP_URL  # noqa: E402
+from pipelinejobs_up import AMQP_URL
 
 __all__ = ["AMQP_URL", "Callbacks", "Tally", "seed_running_jobs"]
 
@@ -127,6 +123,7 @@ class Callbacks:
         self.tally = Tally()
         self.progress = 0
         """Callbacks accepted so far, over all jobs."""
+        self._moved = asyncio.Event()
 
     async def run(self) -> Tally:
         async with httpx.AsyncClient(timeout=10) as client:
@@ -137,7 +134,8 @@ class Callbacks:
         """Wait until at least ``accepted`` callbacks were accepted."""
         async with asyncio.timeout(self.limit):
             while self.progress < accepted:
-                await asyncio.sleep(0.05)
+                self._moved.clear()
+                await self._moved.wait()
 
     async def _job(self, client: httpx.AsyncClient, uuid: str) -> None:
         token = self.tokens[uuid]
@@ -145,6 +143,7 @@ class Callbacks:
             body = json.dumps(record(uuid, n))
             await self._deliver(client, uuid, token, body)
             self.progress += 1
+            self._moved.set()
             await asyncio.sleep(self.pause)
 
     async def _deliver(self, client: httpx.AsyncClient, uuid: str, token: str, body: str) -> None:

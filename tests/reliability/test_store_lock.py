@@ -17,9 +17,8 @@ from pathlib import Path
 import httpx
 import pytest
 from pipelinejobs.store.factory import SQLITE_FILE
-from reliability_kit import Callbacks, histories, record, seed_running_jobs, wait_applied
-
 from pipelinejobs_up import UpProcess, start_up
+from reliability_kit import Callbacks, histories, record, seed_running_jobs, wait_applied
 
 LOCK_HELD = 12.0
 """Seconds the other process holds the database; far longer than the 2 s default limit."""
