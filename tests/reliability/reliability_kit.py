@@ -21,6 +21,7 @@ from typing import Any
 import httpx
 from pipelinejobs.application.ledger import history_event
 from pipelinejobs.domain.identifiers import UUIDType, typed_uuid
+from pipelinejobs.gateway import issue_token
 from pipelinejobs.host.bootstrap import build_system
 from pipelinejobs.settings import Settings
 from pipelinejobs_up import AMQP_URL
@@ -32,6 +33,12 @@ SEQUENCE = "beat {n}"
 
 def job_uuid(label: str, n: int) -> str:
     return typed_uuid(f"reliability {label} job {n}", UUIDType.PIPELINEJOB)
+
+
+def bearer_token(data_dir: Path, user: str = "alice") -> str:
+    """A Bearer token signed with the data directory's secrets (made now if missing)."""
+    system = build_system(Settings(data_dir=data_dir))
+    return issue_token(system.secrets.jwt_secret, user, ttl=3600)
 
 
 async def seed_running_jobs(data_dir: Path, label: str, count: int) -> dict[str, str]:
