@@ -43,6 +43,8 @@ _RECOVERED_LINES = {
         "Connection to %s closed. Reconnecting",
     ),
     "aio_pika.tools": ("Callback %r error",),
+    "aio_pika.channel": ("Channel not opened", "Transport is not ready"),
+    "aio_pika.message": ("Reject is not sent since channel is closed",),
 }
 _CONNECTION_ERRORS = (AMQPConnectionError, ChannelInvalidStateError, ConnectionError)
 
