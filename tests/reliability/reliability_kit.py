@@ -131,16 +131,22 @@ class Callbacks:
         self.progress = 0
         """Callbacks accepted so far, over all jobs."""
         self._moved = asyncio.Event()
+        self.finished = False
 
     async def run(self) -> Tally:
-        async with httpx.AsyncClient(timeout=10) as client:
-            await asyncio.gather(*(self._job(client, uuid) for uuid in self.tokens))
+        try:
+            async with httpx.AsyncClient(timeout=10) as client:
+                await asyncio.gather(*(self._job(client, uuid) for uuid in self.tokens))
+        finally:
+            self.finished = True
+            self._moved.set()
         return self.tally
 
     async def until(self, accepted: int) -> None:
         """Wait until at least ``accepted`` callbacks were accepted."""
         async with asyncio.timeout(self.limit):
             while self.progress < accepted:
+                assert not self.finished, f"the callbacks stopped at {self.progress}: {self.tally}"
                 self._moved.clear()
                 await self._moved.wait()
 
