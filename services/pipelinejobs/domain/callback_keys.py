@@ -8,19 +8,21 @@ every retry of one notification and differ between notifications. Together with 
 the URL parameters (which job, which event), they are the key the gateway uses as if the sender
 had sent it as ``X-Message-Id`` (then scoped to the sender like any other).
 
-The parts are length-prefixed before they are hashed, so two callbacks that differ in any part
-never share a key, whatever characters the parts hold. A body without all three fields (not a
+The parts are length-prefixed before they are hashed (:func:`~pipelinejobs.domain.derived_ids.
+derived_id`), so two callbacks that differ in any part never share a key, whatever characters
+the parts hold. A body without all three fields (not a
 compute job record, or one without ``lastUpdated``) has no natural key: each attempt is a new
 message, as before. Our local execution system sends its own ``X-Message-Id`` per notification.
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping
 from typing import Any
 
-CALLBACK_KEY_PREFIX = "compute-callback-"
+from pipelinejobs.domain.derived_ids import derived_id
+
+COMPUTE_CALLBACK = "compute-callback"
 RECORD_FIELDS = ("id", "status", "lastUpdated")
 """The fields of a compute job record that identify one notification of it."""
 
@@ -38,9 +40,4 @@ def callback_key(actor: str, context: Mapping[str, str], document: Any) -> str |
     for name in sorted(context):
         parts += [name, context[name]]
     parts += strings
-    digest = hashlib.sha256()
-    for part in parts:
-        data = part.encode("utf-8", "surrogatepass")
-        digest.update(len(data).to_bytes(8, "big"))
-        digest.update(data)
-    return CALLBACK_KEY_PREFIX + digest.hexdigest()[:32]
+    return derived_id(COMPUTE_CALLBACK, *parts)
