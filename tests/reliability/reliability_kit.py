@@ -185,8 +185,8 @@ def beats(history: list[dict[str, Any]]) -> list[int]:
     numbers = []
     for event in history:
         if event["name"] == "update":
-            description = str(event.get("data", {}).get("description", ""))
-            numbers.append(int(description.removeprefix("beat ")))
+            message = str(event.get("data", {}).get("lastStatusMessage", ""))
+            numbers.append(int(message.removeprefix("beat ")))
     return numbers
 
 
