@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from gateway_harness import Served, ServeGateway
+from pipelinejobs.application.ledger import history as stored_history
 from pipelinejobs.application.ledger import history_event
 from pipelinejobs.domain.identifiers import UUIDType, typed_uuid
 
@@ -66,9 +67,8 @@ async def callback(served: Served, url: str, body: dict[str, Any]) -> str:
 
 
 async def updates(served: Served) -> list[dict[str, Any]]:
-    job = await served.system.store.get_document("jobs", JOB)
-    assert job is not None
-    return [event for event in job.body["history"] if event["name"] == "update"]
+    history = await stored_history(served.system.store, "jobs", JOB)
+    return [event for event in history if event["name"] == "update"]
 
 
 async def test_a_retried_agave_callback_is_one_message_applied_once(
