@@ -32,6 +32,13 @@ class Settings(BaseSettings):
         '("1"), or a tag-set name',
     )
     mongodb_journal: bool = Field(default=True, description="MongoDB writes wait for the journal")
+    store_lock_timeout: float = Field(
+        default=2.0,
+        gt=0,
+        le=300,
+        description="seconds an operation waits for a locked SQLite store before it fails as "
+        "unavailable (the gateway answers 503 with Retry-After)",
+    )
     bus_namespace: str = "pipelinejobs"
     bus_partitions: int = Field(default=8, ge=1, le=256)
     bus_balance_interval: float = Field(

@@ -10,6 +10,8 @@ the publish benchmark; it is skipped, and said so, when it does not).
   decoding, authorization, state machine) vs. the bare atomic append in the same store.
 - validation: schema validation of the documentation's finish event vs. ``json.loads`` of it.
 - transition: the state machine's ``transition`` vs. a plain dict lookup.
+- keepalive (``bench_keepalive.py``): a request over a kept-alive connection to the gateway's
+  listening socket vs. one made without TCP_NODELAY (the 45 ms delayed-ACK stall it fixed).
 """
 
 from __future__ import annotations
@@ -170,6 +172,16 @@ async def main() -> None:
     bench_validation()
     await bench_runtime()
     await bench_publish()
+    await bench_keepalive()
+
+
+async def bench_keepalive() -> None:
+    import bench_keepalive  # beside this file: the script's directory is on sys.path
+
+    for row in await bench_keepalive.run():
+        report(
+            "keepalive", row["ours"] / 1000, row["baseline"] / 1000, f"x old socket ({row['case']})"
+        )
 
 
 if __name__ == "__main__":

@@ -37,7 +37,7 @@ from pipelinejobs.bus._rabbitmq_publisher import BROKER_ERRORS, ConfirmedPublish
 from pipelinejobs.bus._settlement import Settlement, redelivery_delay, retry_in_place
 from pipelinejobs.bus._topology import Topology
 from pipelinejobs.bus.port import Envelope, Handler
-from pipelinejobs.errors import BusUnavailable, InvalidInput
+from pipelinejobs.errors import BusUnavailable, InvalidInput, TransientError
 from pipelinejobs.logs import process_logger
 
 _log = process_logger(component="bus", adapter="rabbitmq")
@@ -248,6 +248,15 @@ class PartitionConsumer:
         )
         try:
             await self._subscription.handler(delivery)
+        except TransientError as exc:
+            # The connection went (an ack or a publish failed): the broker redelivers the
+            # message, and the outage itself is logged once by the connection watch.
+            _log.info(
+                "delivery not settled; the broker will redeliver it",
+                actor=self.actor,
+                message_id=envelope.message_id,
+                reason=str(exc),
+            )
         except Exception:
             _log.exception(
                 "handler raised",

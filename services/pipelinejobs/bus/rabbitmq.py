@@ -8,7 +8,8 @@ many processes subscribe. The processes spread the partitions among themselves
 (``balance_interval``, see ``_rabbitmq_members``), so replicas add throughput. The connection
 is robust: after a broker restart or a dropped connection it reconnects, re-declares the
 topology and resumes the consumers; messages that were unacked then are redelivered, and
-publishes during the outage raise ``BusUnavailable``.
+publishes during the outage raise ``BusUnavailable``. An outage it recovers from is logged as
+one warning and one info line (``_rabbitmq_logs``), not as the libraries' error per attempt.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from pipelinejobs.bus._envelopes import (
     check_prefetch,
 )
 from pipelinejobs.bus._rabbitmq_consumer import RabbitSubscription
+from pipelinejobs.bus._rabbitmq_logs import ConnectionWatch
 from pipelinejobs.bus._rabbitmq_publisher import BROKER_ERRORS, ConfirmedPublisher
 from pipelinejobs.bus._topology import DEFAULT_DELIVERY_LIMIT, QueueType, Topology
 from pipelinejobs.bus.port import Bus, DeadLetter, Envelope, Handler, Subscription
@@ -87,6 +89,7 @@ class RabbitMQBus(Bus):
         self._subscriptions: list[RabbitSubscription] = []
         self._start_lock = asyncio.Lock()
         self._dead_letter_lock = asyncio.Lock()
+        self._watch = ConnectionWatch(self.connection_name)
 
     @property
     def actors(self) -> tuple[str, ...]:
@@ -110,6 +113,7 @@ class RabbitMQBus(Bus):
         subscriptions, self._subscriptions = self._subscriptions, []
         await asyncio.gather(*(s.stop() for s in subscriptions))
         connection, self._connection, self._publisher = self._connection, None, None
+        self._watch.stop()
         if connection is not None:
             with contextlib.suppress(*BROKER_ERRORS):
                 await connection.close()
@@ -172,7 +176,7 @@ class RabbitMQBus(Bus):
 
     async def _connect(self) -> AbstractRobustConnection:
         try:
-            return await aio_pika.connect_robust(
+            connection = await aio_pika.connect_robust(
                 self._url,
                 timeout=self._connect_timeout,
                 client_properties={"connection_name": self.connection_name},
@@ -182,6 +186,8 @@ class RabbitMQBus(Bus):
             raise BusUnavailable(
                 f"cannot connect to RabbitMQ at {scrub(self._url)}: {exc!r}"
             ) from exc
+        self._watch.attach(connection)
+        return connection
 
     async def _declare(self, connection: AbstractRobustConnection) -> ConfirmedPublisher:
         """Declare exchanges, partition and dead-letter queues; robust, so re-declared later."""

@@ -5,6 +5,10 @@ parameters become the message context, and each actor merges them with the body 
 documentation describes. Before publishing, the actor's synchronous ``check`` (when it has one)
 refuses what it would refuse anyway, so the sender gets a 422 now instead of an ERROR later.
 
+A message without ``X-Message-Id`` whose body is a compute job record (job ``id``, ``status``,
+``lastUpdated``) gets that record's natural key instead (:mod:`pipelinejobs.domain.callback_keys`):
+a compute service's retry of a notification whose reply it never got is then the same message.
+
 A message sent with a nonce that is not accepted (refused, or 503 because the bus is down) gives
 its nonce use back: ``maxUses`` counts accepted messages, and a retry the 503 invites can succeed.
 """
@@ -19,6 +23,7 @@ from fastapi import APIRouter, Depends, Header, Query, Request
 
 from pipelinejobs.actors.base import Message
 from pipelinejobs.application.submission import submit
+from pipelinejobs.domain.callback_keys import callback_key
 from pipelinejobs.domain.derived_ids import sender_message_id
 from pipelinejobs.domain.nonces import Level
 from pipelinejobs.errors import InvalidInput, PipelineJobsError
@@ -95,7 +100,7 @@ async def _accept(
     given_message_id: str | None,
 ) -> tuple[str, str]:
     """Read, check and submit the message; its execution id and the message as text."""
-    message_id = _message_id(given_message_id, principal.identity)
+    _message_id(given_message_id, principal.identity)  # a bad header is refused before reading
     body = await read_body(request, gateway.limits.max_bytes)
     incoming = incoming_message(
         body,
@@ -109,6 +114,9 @@ async def _accept(
         for key, value in request.query_params.items()
         if key not in (NONCE_PARAMETER, MESSAGE_PARAMETER)
     }
+    if given_message_id is None:
+        given_message_id = callback_key(alias, context, incoming.document)
+    message_id = _message_id(given_message_id, principal.identity)
     await _check(
         gateway,
         alias,

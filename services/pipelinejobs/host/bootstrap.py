@@ -187,6 +187,7 @@ def build_system(
         database=settings.mongodb_database,
         write_concern=settings.mongodb_write_concern,
         journal=settings.mongodb_journal,
+        lock_timeout=settings.store_lock_timeout,
     )
     actor_list = list(actors) if actors is not None else default_actors(settings, storage, compute)
     bus = create_bus(

@@ -16,11 +16,13 @@ def create_store(
     database: str = "pipelinejobs",
     write_concern: str | int = "majority",
     journal: bool = True,
+    lock_timeout: float | None = None,
 ) -> Store:
     """MongoDB at ``mongodb_url`` when one is configured, else SQLite in ``data_dir``.
 
     ``write_concern`` and ``journal`` are MongoDB's (see
-    :func:`~pipelinejobs.store.mongodb.write_concern_of`); SQLite commits durably anyway. The
+    :func:`~pipelinejobs.store.mongodb.write_concern_of`); SQLite commits durably anyway.
+    ``lock_timeout`` is SQLite's bound on waiting for a locked file (its default when None). The
     store is returned unstarted; ``await store.start()`` connects and creates the schema.
     """
     if mongodb_url:
@@ -29,4 +31,6 @@ def create_store(
         return MongoStore(mongodb_url, database, write_concern=write_concern, journal=journal)
     from pipelinejobs.store.sqlite import SQLiteStore
 
-    return SQLiteStore(Path(data_dir) / SQLITE_FILE)
+    if lock_timeout is None:
+        return SQLiteStore(Path(data_dir) / SQLITE_FILE)
+    return SQLiteStore(Path(data_dir) / SQLITE_FILE, busy_timeout=lock_timeout)

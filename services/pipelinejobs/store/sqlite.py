@@ -12,6 +12,10 @@ Choices:
   one at a time anyway.
 - Every write is ``BEGIN IMMEDIATE`` ... ``COMMIT``: the write lock is taken up front, so a second
   process on the same file waits (busy timeout) instead of failing halfway with a lock upgrade.
+- Waiting for a locked store is bounded: a write waits at most ``busy_timeout`` seconds from the
+  moment it was queued (``PIPELINEJOBS_STORE_LOCK_TIMEOUT``, default 2), behind the writes
+  before it and for the file's lock together, then fails with ``StoreUnavailable`` (a 503 with
+  ``Retry-After`` at the gateway, a retry in place in an actor) having written nothing.
 - The event log: ``events`` holds one row per event (unique on stream and version, and on stream
   and message id), ``position`` is its ``INTEGER PRIMARY KEY AUTOINCREMENT``: since writes are
   serialized by the database lock, positions are a global total order equal to commit order.
@@ -27,11 +31,12 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
+import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar, cast
@@ -51,6 +56,8 @@ from pipelinejobs.store.port import (
 )
 
 MEMORY = ":memory:"
+DEFAULT_BUSY_TIMEOUT = 2.0
+"""Seconds a write waits for a locked store before it fails as unavailable."""
 _EXECUTION_ACTOR = "json_extract(body, '$.actor')"
 _EXECUTION_SENDER = "json_extract(body, '$.sender')"
 _EXECUTION_SUBMITTED = "json_extract(body, '$.submitted')"
@@ -66,9 +73,13 @@ class SQLiteStore(Store):
     CRASH_POINTS: ClassVar[tuple[str, ...]] = ("event-written", "projection-written")
     """Where a write of the event log can be interrupted (see ``fault_injector``)."""
 
-    def __init__(self, path: Path | str, *, busy_timeout: float = 5.0) -> None:
+    def __init__(self, path: Path | str, *, busy_timeout: float = DEFAULT_BUSY_TIMEOUT) -> None:
+        if not busy_timeout > 0:
+            raise InvalidInput(f"busy_timeout: {busy_timeout!r}; expected seconds > 0")
         self.path = path if str(path) == MEMORY else Path(path)
         self.busy_timeout = busy_timeout
+        self._busy_ms = _milliseconds(busy_timeout)
+        """The busy timeout the connection has now (lowered for writes that queued)."""
         self.fault_injector: Callable[[str], None] | None = None
         """For crash tests: called with each crash point an event-log write reaches."""
         self._db: sqlite3.Connection | None = None
@@ -99,7 +110,7 @@ class SQLiteStore(Store):
         try:
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=FULL")
-            db.execute(f"PRAGMA busy_timeout={int(self.busy_timeout * 1000)}")
+            db.execute(f"PRAGMA busy_timeout={self._busy_ms}")
             upgrade(db)
         except BaseException:
             db.close()
@@ -650,6 +661,21 @@ class SQLiteStore(Store):
                 raise
         return cast(T, await future)
 
+    def _bound_wait(self, db: sqlite3.Connection, queued: float) -> None:
+        """On the store's thread: the busy timeout set to what is left of the oldest write's
+        ``busy_timeout``, so a write queued behind others waiting for a locked file does not
+        wait for them and then as long again; none left: it fails now."""
+        left = self.busy_timeout - (time.monotonic() - queued)
+        if left <= 0:
+            raise StoreUnavailable(
+                f"{self!r} is locked: no write went through within {self.busy_timeout:g} s "
+                "(another process holds the database file); try again later"
+            )
+        wanted = _milliseconds(left)
+        if wanted < self._busy_ms - 50 or wanted > self._busy_ms:
+            db.execute(f"PRAGMA busy_timeout={wanted}")
+            self._busy_ms = wanted
+
     def _flush(self) -> None:
         """On the store's thread: apply every queued write in one transaction, then settle
         each write's future. A write that raises is rolled back to its savepoint and gets its
@@ -660,6 +686,7 @@ class SQLiteStore(Store):
             outcomes: list[tuple[bool, Any]] = []
             try:
                 db = self._connection()
+                self._bound_wait(db, min(write.queued for write in group))
                 db.execute("BEGIN IMMEDIATE")
                 try:
                     for write in group:
@@ -683,6 +710,11 @@ class _Write:
     function: Callable[..., Any]
     args: tuple[Any, ...]
     future: asyncio.Future[Any]
+    queued: float = field(default_factory=time.monotonic)
+
+
+def _milliseconds(seconds: float) -> int:
+    return max(1, int(seconds * 1000))
 
 
 GROUP_MAX = 256

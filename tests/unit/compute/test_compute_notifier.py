@@ -81,3 +81,22 @@ async def test_a_refusal_is_not_retried() -> None:
 
     assert seen == ["PENDING", "RUNNING"]
     assert (notifier.delivered, notifier.abandoned) == (1, 1)
+
+
+async def test_each_notification_has_one_message_id_kept_across_its_retries() -> None:
+    seen: list[tuple[str, str | None]] = []
+
+    def receiver(request: httpx.Request) -> httpx.Response:
+        seen.append((json.loads(request.content)["status"], request.headers.get("X-Message-Id")))
+        # The first attempt of every notification fails as if the reply were lost.
+        return httpx.Response(503 if len(seen) % 2 else 200)
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(receiver)) as http:
+        notifier = JobNotifier("1-0001-local", http, RetryPolicy(**FAST, horizon=3600))
+        await deliver(notifier, "RUNNING", "RUNNING", "FINISHED")
+
+    assert [status for status, _ in seen] == ["RUNNING"] * 4 + ["FINISHED"] * 2
+    ids = [message_id for _, message_id in seen]
+    assert None not in ids
+    assert (ids[0], ids[2], ids[4]) == (ids[1], ids[3], ids[5])  # a retry: the same id
+    assert len({ids[0], ids[2], ids[4]}) == 3  # the same status twice: two notifications

@@ -13,6 +13,11 @@ up at the horizon is logged as an error. Any other 4xx is the receiver refusing 
 is logged and not retried. Jobs do not wait for each other. URLs carry tokens and nonces, so
 they are logged only through ``scrub``.
 
+Each notification carries an ``X-Message-Id`` header, the job id and the notification's number
+(``<job id>/<n>``): the same on every retry of it, different for every other notification. A
+retry whose first attempt reached the gateway before its reply was lost (the gateway crashed)
+is then recognized by the gateway as the same message and applied once.
+
 Notifications live in memory: those still being retried when the system shuts down get its
 close grace period and are then dropped, as they are if the process dies.
 
@@ -40,6 +45,7 @@ from pipelinejobs.logs import process_logger, scrub
 
 _MACRO = re.compile(r"\$\{([A-Z_]+)\}")
 _FAILED = "FAILED"
+MESSAGE_ID_HEADER = "X-Message-Id"
 _log = process_logger(component="local-execution")
 
 
@@ -103,6 +109,7 @@ class _Delivery:
     url: str
     body: bytes
     status: str
+    notification_id: str
 
 
 class JobNotifier:
@@ -116,11 +123,14 @@ class JobNotifier:
         self._worker: asyncio.Task[None] | None = None
         self.delivered = 0
         self.abandoned = 0
+        self._posted = 0
 
     def post(self, url: str, job: Mapping[str, Any]) -> None:
         """Queue a POST of ``job`` to ``url`` (macros already expanded)."""
         body = json.dumps(job, separators=(",", ":")).encode()
-        self._queue.put_nowait(_Delivery(url, body, str(job.get("status", ""))))
+        self._posted += 1
+        notification_id = f"{self.job_id}/{self._posted}"
+        self._queue.put_nowait(_Delivery(url, body, str(job.get("status", "")), notification_id))
         self._start()
 
     def close(self) -> None:
@@ -211,7 +221,10 @@ class JobNotifier:
             response = await self._http.post(
                 delivery.url,
                 content=delivery.body,
-                headers={"Content-Type": "application/json"},
+                headers={
+                    "Content-Type": "application/json",
+                    MESSAGE_ID_HEADER: delivery.notification_id,
+                },
             )
         except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
             return False, f"bad URL: {scrub(str(exc))}"
