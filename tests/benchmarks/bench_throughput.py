@@ -27,7 +27,7 @@ import sys
 import tempfile
 import time
 import uuid as uuidlib
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -61,7 +61,7 @@ EVENTS = sized(5000, 100)
 JOBS = sized(200, 10)
 ROUNDS = 1 if quick() else int(os.environ.get("BENCH_ROUNDS", "3"))
 BATCH = 500
-LIMIT = 900.0  # seconds one round may take before it is reported as stuck
+STALL = 120.0  # seconds without progress after which a round is reported as stuck
 POLL = 0.02
 
 
@@ -75,12 +75,36 @@ def updates(jobs: list[str]) -> list[tuple[str, dict[str, Any]]]:
     ]
 
 
-async def until(done: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + LIMIT
-    while not done():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{what} not done within {LIMIT} s")
+async def applied(database: Path, expected: int, what: str) -> None:
+    """Until ``expected`` events are recorded; stuck when none is for ``STALL`` seconds."""
+    count, last_change = -1, time.monotonic()
+    while True:
+        now = conditional_write.applied(database)
+        if now >= expected:
+            return
+        if now != count:
+            count, last_change = now, time.monotonic()
+        elif time.monotonic() - last_change > STALL:
+            raise TimeoutError(
+                f"{what}: {count:,} of {expected:,} events applied, none for {STALL:.0f} s "
+                "(is RabbitMQ answering?)"
+            )
         await asyncio.sleep(POLL)
+
+
+async def cleanly(step: Awaitable[Any], what: str) -> None:
+    """A clean-up step that must not hang the run (a broker that stopped answering)."""
+    try:
+        await asyncio.wait_for(step, 30)
+    except Exception as exc:
+        print(f"  clean-up of {what} failed: {type(exc).__name__}: {exc}", flush=True)
+
+
+async def published(publishing: Awaitable[Any], what: str) -> None:
+    try:
+        await asyncio.wait_for(publishing, STALL)
+    except TimeoutError:
+        raise TimeoutError(f"{what}: a publish was not confirmed within {STALL:.0f} s") from None
 
 
 async def pipeline_round(consumers: int, tmp: Path) -> float:
@@ -120,9 +144,9 @@ async def pipeline_round(consumers: int, tmp: Path) -> float:
             await asyncio.sleep(settings.bus_balance_interval * 3)  # partitions shared out
         started = time.perf_counter()
         for first in range(0, len(envelopes), BATCH):
-            await publisher.bus.publish(envelopes[first : first + BATCH])
+            await published(publisher.bus.publish(envelopes[first : first + BATCH]), "pipeline")
         for execution_id in last.values():
-            deadline = time.monotonic() + LIMIT
+            deadline = time.monotonic() + STALL
             while True:
                 execution = await publisher.store.get_execution(execution_id)
                 if execution is not None and execution["status"] == "COMPLETE":
@@ -130,13 +154,16 @@ async def pipeline_round(consumers: int, tmp: Path) -> float:
                 if execution is not None and execution["status"] == "ERROR":
                     raise RuntimeError(f"an update failed: {execution.get('error')}")
                 if time.monotonic() > deadline:
-                    raise TimeoutError(f"pipeline x{consumers}: not applied within {LIMIT} s")
+                    raise TimeoutError(
+                        f"pipeline x{consumers}: execution {execution_id} not applied within "
+                        f"{STALL:.0f} s of the one before it (is RabbitMQ answering?)"
+                    )
                 await asyncio.sleep(POLL)
         return len(envelopes) / (time.perf_counter() - started)
     finally:
         await asyncio.to_thread(stop, processes)
-        await publisher.bus.delete_topology()  # type: ignore[attr-defined]
-        await publisher.close()
+        await cleanly(publisher.bus.delete_topology(), "the queues")  # type: ignore[attr-defined]
+        await cleanly(publisher.close(), "the publisher")
 
 
 async def bare_round(tmp: Path) -> float:
@@ -158,7 +185,7 @@ async def bare_round(tmp: Path) -> float:
         await asyncio.to_thread(wait_for_output, process, tmp, queue_name, "ready")
         started = time.perf_counter()
         for first in range(0, len(messages), BATCH):
-            await asyncio.gather(
+            batch = asyncio.gather(
                 *(
                     channel.default_exchange.publish(
                         aio_pika.Message(
@@ -172,12 +199,13 @@ async def bare_round(tmp: Path) -> float:
                     for message_id, document in messages[first : first + BATCH]
                 )
             )
-        await until(lambda: conditional_write.applied(database) >= len(messages), "bare")
+            await published(batch, "bare")
+        await applied(database, len(messages), "bare")
         return len(messages) / (time.perf_counter() - started)
     finally:
         await asyncio.to_thread(stop, [process])
-        await queue.delete(if_unused=False, if_empty=False)
-        await connection.close()
+        await cleanly(queue.delete(if_unused=False, if_empty=False), "the queue")
+        await cleanly(connection.close(), "the connection")
 
 
 async def celery_round(tmp: Path) -> float:
@@ -229,15 +257,19 @@ async def celery_round(tmp: Path) -> float:
     try:
         await asyncio.to_thread(wait_for_output, worker, tmp, queue_name, "celery-worker-ready")
         started = time.perf_counter()
-        await asyncio.to_thread(publish_all)
-        await until(lambda: conditional_write.applied(database) >= len(messages), "celery")
+        await published(asyncio.to_thread(publish_all), "celery")
+        await applied(database, len(messages), "celery")
         return len(messages) / (time.perf_counter() - started)
     finally:
         await asyncio.to_thread(stop, [worker])
-        connection = await aio_pika.connect(AMQP_URL)
+        await cleanly(delete_queue(queue_name), "the queue")
+
+
+async def delete_queue(name: str) -> None:
+    connection = await aio_pika.connect(AMQP_URL, timeout=10)
+    async with connection:
         channel = await connection.channel()
-        await channel.queue_delete(queue_name)
-        await connection.close()
+        await channel.queue_delete(name)
 
 
 async def run() -> list[Row]:

@@ -88,13 +88,22 @@ def main() -> None:
     stats = pstats.Stats(profiler, stream=sys.stdout)
     raw = stats.stats  # type: ignore[attr-defined]
     totals: dict[str, float] = {}
+    members: dict[str, list[tuple[float, str]]] = {}
     for key, entry in raw.items():
-        totals[group_of(key)] = totals.get(group_of(key), 0.0) + entry[2]
+        group = group_of(key)
+        totals[group] = totals.get(group, 0.0) + entry[2]
+        where = f"{key[0].rsplit('/', 2)[-1]}:{key[2]}" if key[0] != "~" else key[2]
+        members.setdefault(group, []).append((entry[2], where))
     whole = sum(totals.values())
-    print("own time of the event loop's thread, per event:")
+    print("own time of the event loop's thread, per event, and its three largest parts:")
     for name, seconds in sorted(totals.items(), key=lambda item: -item[1]):
         share = seconds / whole * 100
-        print(f"  {seconds / events * 1000:7.3f} ms  {share:5.1f}%  {name}")
+        top = ", ".join(where for _, where in sorted(members[name], reverse=True)[:3])
+        print(f"  {seconds / events * 1000:7.3f} ms  {share:5.1f}%  {name}  ({top})")
+    hops = sum(
+        entry[0] for key, entry in raw.items() if "aiosqlite" in key[0] and key[2] == "_execute"
+    )
+    print(f"aiosqlite thread hops (statements, fetches, commits) per event: {hops / events:.1f}")
     print("functions with the most own time:")
     stats.sort_stats("tottime").print_stats(20)
 
