@@ -41,13 +41,16 @@ async def seed_running_jobs(store: Store, uuids: Iterable[str]) -> None:
         await store.create_document("jobs", body, message_id=f"create-{uuid}")
 
 
-async def grow_history(store: Store, uuid: str, until: int, *, budget: float) -> int:
-    """Append ``update`` events to the job until its history holds ``until`` events, or until
-    ``budget`` seconds have passed; the number of events it holds then."""
+SEEDED_EVENTS = 2
+"""Events a job seeded by :func:`seed_running_jobs` starts with (create, run)."""
+
+
+async def grow_history(store: Store, uuid: str, *, have: int, until: int, budget: float) -> int:
+    """Append ``update`` events to a job that holds ``have`` events until it holds ``until``,
+    or until ``budget`` seconds have passed; the number of events it holds then."""
     current = await store.get_document("jobs", uuid)
     assert current is not None, f"job {uuid} was not seeded"
-    version = current.version
-    size = len(current.body["history"])
+    version, size = current.version, have
     deadline = time.monotonic() + budget
     while size < until and time.monotonic() < deadline:
         result = await store.append_event(
