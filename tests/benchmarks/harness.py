@@ -9,6 +9,7 @@ targets are printed beside the numbers, never asserted).
 
 from __future__ import annotations
 
+import math
 import os
 import platform
 import signal
@@ -41,7 +42,7 @@ def percentile(values: Sequence[float], fraction: float) -> float:
     ordered = sorted(values)
     if not ordered:
         return float("nan")
-    rank = max(0, min(len(ordered) - 1, round(fraction * len(ordered) + 0.5) - 1))
+    rank = max(0, min(len(ordered) - 1, math.ceil(fraction * len(ordered)) - 1))
     return ordered[rank]
 
 
