@@ -134,7 +134,7 @@ async def rabbitmq_unreachable() -> str | None:
     try:
         connection = await aio_pika.connect(AMQP_URL, timeout=5)
     except Exception as exc:
-        return f"RabbitMQ not reachable at {AMQP_URL} ({exc})"
+        return f"RabbitMQ not reachable at {AMQP_URL} ({type(exc).__name__}: {exc})"
     await connection.close()
     return None
 
