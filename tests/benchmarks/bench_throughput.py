@@ -323,7 +323,7 @@ async def run() -> list[Row]:
     rows.extend(
         {
             "case": case,
-            "ratio": None if value is None else round(value, 2),
+            "ratio": None if value is None else round(value, 2) if unit == "x" else f"{value:+.0f}%",
             "target": f">= {limit:g}{unit}",
             "met": met(value, limit, at_least=True),
         }
