@@ -265,6 +265,12 @@ async def celery_round(tmp: Path) -> float:
         await cleanly(delete_queue(queue_name), "the queue")
 
 
+def shown(value: float | None, unit: str) -> float | str | None:
+    if value is None:
+        return None
+    return round(value, 2) if unit == "x" else f"{value:+.0f}%"
+
+
 async def delete_queue(name: str) -> None:
     connection = await aio_pika.connect(AMQP_URL, timeout=10)
     async with connection:
@@ -323,7 +329,7 @@ async def run() -> list[Row]:
     rows.extend(
         {
             "case": case,
-            "ratio": None if value is None else round(value, 2) if unit == "x" else f"{value:+.0f}%",
+            "ratio": shown(value, unit),
             "target": f">= {limit:g}{unit}",
             "met": met(value, limit, at_least=True),
         }
