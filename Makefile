@@ -45,8 +45,15 @@ unit: install
 proto: install
 	$(PY) -m pipelinejobs.messages.protogen
 
-## bench: benchmarks, as ratios against a baseline measured in the same process
-bench: install services
+BENCH_STAMP := $(VENV)/.installed-bench
+
+$(BENCH_STAMP): $(STAMP)
+	$(PY) -m pip install --quiet -e '.[dev,bench]'
+	touch $(BENCH_STAMP)
+
+## bench: every tests/benchmarks/bench_*.py side by side in one run (BENCH_QUICK=1: a smoke run);
+## the report goes to tests/benchmarks/results/report.md and report.json
+bench: install services $(BENCH_STAMP)
 	$(PY) tests/benchmarks/run.py
 
 clean:

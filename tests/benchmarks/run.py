@@ -1,188 +1,153 @@
-"""Benchmarks, each a ratio against a baseline measured in the same process and run.
+"""``make bench``: every ``tests/benchmarks/bench_*.py`` in one run, side by side.
 
-Absolute timings depend on the machine; ratios say what our design costs or saves relative to
-the simplest thing that does the same job. Run with ``make bench`` (RabbitMQ must answer for
-the publish benchmark; it is skipped, and said so, when it does not).
+Each module has ``async def run() -> list[dict]``, one dict per row (see ``harness``). This
+runner imports them in name order (or only those named on the command line:
+``run.py throughput history``), runs each, and writes the report as Markdown and JSON
+(``tests/benchmarks/results/report.md`` and ``report.json``, or under ``--output DIR``), headed
+by the machine the numbers come from. Absolute timings depend on the machine; the ratios against
+baselines run in the same process and run are what compares.
 
-- publish: 2,000 persistent messages with pipelined publisher confirms (our bus) vs. awaiting
-  each confirm before the next publish (the naive way).
-- runtime: job events applied through runtime + in-process bus + SQLite (execution records,
-  decoding, authorization, state machine) vs. the bare atomic append in the same store.
-- validation: schema validation of the documentation's finish event vs. ``json.loads`` of it.
-- transition: the state machine's ``transition`` vs. a plain dict lookup.
-- keepalive (``bench_keepalive.py``): a request over a kept-alive connection to the gateway's
-  listening socket vs. one made without TCP_NODELAY (the 45 ms delayed-ACK stall it fixed).
+``BENCH_QUICK=1`` runs everything on tiny sizes, once: a smoke run that proves the harness
+works (``tests/benchmarks/test_harness.py`` does that in ``make test``); its numbers mean
+nothing. A benchmark that fails is reported as failed in its table, and the others still run.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import datetime
+import importlib
 import json
+import subprocess
 import sys
-import tempfile
 import time
-import uuid as uuidlib
-from collections.abc import Awaitable, Callable
+import traceback
 from pathlib import Path
+from typing import Any
 
-import aio_pika
-from pipelinejobs.actors.jobs_manager import JobsManager
-from pipelinejobs.application.ledger import history_event
-from pipelinejobs.bus.port import Envelope
-from pipelinejobs.domain.identifiers import UUIDType, typed_uuid
-from pipelinejobs.domain.states import transition
-from pipelinejobs.host.bootstrap import build_system
-from pipelinejobs.logs import configure_logging
-from pipelinejobs.messages.schemas import registry
-from pipelinejobs.settings import Settings
-from pipelinejobs.storage.local import LocalStorage
+HERE = Path(__file__).resolve().parent
+if str(HERE) not in sys.path:
+    sys.path.insert(0, str(HERE))
 
-AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
+from harness import Row, machine, quick  # noqa: E402
+
+DEFAULT_OUTPUT = HERE / "results"
 
 
-def timed(function: Callable[[], object], repeat: int) -> float:
-    start = time.perf_counter()
-    for _ in range(repeat):
-        function()
-    return time.perf_counter() - start
-
-
-async def timed_async(function: Callable[[], Awaitable[object]]) -> float:
-    start = time.perf_counter()
-    await function()
-    return time.perf_counter() - start
-
-
-def report(name: str, ours: float, baseline: float, unit: str) -> None:
-    ratio = ours / baseline
-    print(f"{name:<11} ours {ours:9.4f} s  baseline {baseline:9.4f} s  ratio {ratio:7.2f}  {unit}")
-
-
-def bench_validation() -> None:
-    document = {
-        "uuid": "1073f4ff-c2b9-5190-bd9a-e6a406d9796a",
-        "name": "finish",
-        "token": "0dc73dc3ff39b49a",
-    }
-    text = json.dumps(document)
-    schemas = registry()
-    schemas.validate(document, "pipelinejob_manager_event")
-    ours = timed(lambda: schemas.validate(json.loads(text), "pipelinejob_manager_event"), 5000)
-    baseline = timed(lambda: json.loads(text), 5000)
-    report("validation", ours, baseline, "x json.loads (5,000 finish events)")
-
-
-def bench_transition() -> None:
-    table = {("RUNNING", "finish"): "FINISHED"}
-    ours = timed(lambda: transition("RUNNING", "finish"), 100_000)
-    baseline = timed(lambda: table[("RUNNING", "finish")], 100_000)
-    report("transition", ours, baseline, "x dict lookup (100,000 transitions)")
-
-
-async def bench_runtime(events: int = 1000) -> None:
-    with tempfile.TemporaryDirectory() as tmp:
-        data = Path(tmp)
-        storage = LocalStorage(data / "storage")
-        system = build_system(
-            Settings(data_dir=data), actors=[JobsManager(storage)], storage=storage
+def discover(selected: list[str]) -> list[str]:
+    """Module names of the benchmarks, ``bench_`` prefix included, in name order."""
+    names = sorted(path.stem for path in HERE.glob("bench_*.py"))
+    if not selected:
+        return names
+    wanted = {name if name.startswith("bench_") else f"bench_{name}" for name in selected}
+    unknown = wanted - set(names)
+    if unknown:
+        raise SystemExit(
+            f"unknown benchmarks {', '.join(sorted(unknown))}; known: {', '.join(names)}"
         )
-        await system.start()
-        job = typed_uuid("bench job", UUIDType.PIPELINEJOB)
-        bare = typed_uuid("bench bare job", UUIDType.PIPELINEJOB)
-        for uuid in (job, bare):
-            first = [history_event(n, {}, domain="sd2e.org") for n in ("create", "run")]
-            await system.store.create_document(
-                "jobs",
-                {
-                    "uuid": uuid,
-                    "state": "RUNNING",
-                    "history": first,
-                    "archive_path": "/products/v2/b",
-                    "archive_system": "s",
-                    "archive_patterns": [],
-                    "last_event": "run",
-                    "updated": "",
-                },
-                message_id=f"create-{uuid}",
-            )
-        token = system.update_tokens.issue(job)
-
-        async def through_runtime() -> None:
-            ids = [
-                await system.send(
-                    "jobs-manager",
-                    {"uuid": job, "name": "update", "token": token, "data": {"n": n}},
-                )
-                for n in range(events)
-            ]
-            await system.wait(ids[-1], within=600)
-
-        async def bare_appends() -> None:
-            for n in range(events):
-                current = await system.store.get_document("jobs", bare)
-                assert current is not None
-                await system.store.append_event(
-                    "jobs",
-                    bare,
-                    expected_version=current.version,
-                    event=history_event("update", {"n": n}, domain="sd2e.org"),
-                    changes={"last_event": "update"},
-                    message_id=f"bare-{n}",
-                )
-
-        ours = await timed_async(through_runtime)
-        baseline = await timed_async(bare_appends)
-        await system.close()
-    report("runtime", ours, baseline, f"x bare store append ({events:,} events, SQLite)")
+    return [name for name in names if name in wanted]
 
 
-async def bench_publish(messages: int = 2000) -> None:
+async def run_one(name: str) -> tuple[list[Row], float]:
+    started = time.perf_counter()
     try:
-        connection = await aio_pika.connect(AMQP_URL, timeout=5)
+        module = importlib.import_module(name)
+        rows = list(await module.run())
     except Exception as exc:
-        print(f"publish     skipped: RabbitMQ not reachable at {AMQP_URL} ({exc})")
-        return
-    await connection.close()
-    namespace = f"bench-{uuidlib.uuid4().hex[:8]}"
-    settings = Settings(
-        data_dir=Path(tempfile.mkdtemp()), amqp_url=AMQP_URL, bus_namespace=namespace
-    )
-    system = build_system(settings, actors=[JobsManager(LocalStorage(settings.data_dir))])
-    await system.bus.start()
-    envelopes = [
-        Envelope(actor="jobs-manager", body=b"{}", message_id=str(n), partition_key=str(n % 97))
-        for n in range(messages)
+        traceback.print_exc()
+        rows = [{"case": name, "failed": f"{type(exc).__name__}: {exc}"}]
+    return rows, time.perf_counter() - started
+
+
+def commit() -> str:
+    try:
+        return subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=HERE,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        if value != value:
+            return "n/a"
+        if abs(value) >= 100:
+            return f"{value:,.0f}"
+        if abs(value) >= 10:
+            return f"{value:.1f}"
+        return f"{value:.2f}" if abs(value) >= 0.1 else f"{value:.3g}"
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"{value:,}"
+    return str(value).replace("|", "\\|").replace("\n", " ")
+
+
+def table(rows: list[Row]) -> list[str]:
+    columns: list[str] = []
+    for row in rows:
+        columns.extend(key for key in row if key not in columns)
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines.extend("| " + " | ".join(cell(row.get(key)) for key in columns) + " |" for row in rows)
+    return lines
+
+
+def markdown(report: dict[str, Any]) -> str:
+    lines = [
+        f"Benchmarks of {report['commit']}, {report['date']}"
+        + (" (BENCH_QUICK: tiny sizes, numbers meaningless)" if report["quick"] else ""),
+        "",
+        f"Machine: {report['machine']}",
+        "",
     ]
-    ours = await timed_async(lambda: system.bus.publish(envelopes))
-
-    async def one_by_one() -> None:
-        for envelope in envelopes:
-            await system.bus.publish([envelope])
-
-    baseline = await timed_async(one_by_one)
-    await system.bus.delete_topology()  # type: ignore[attr-defined]
-    await system.bus.close()
-    report("publish", ours, baseline, f"x confirm-each ({messages:,} persistent messages)")
+    for name, section in report["benchmarks"].items():
+        lines.append(f"### {name.removeprefix('bench_')} ({section['seconds']:.0f} s)")
+        lines.append("")
+        lines.extend(table(section["rows"]))
+        lines.append("")
+    return "\n".join(lines)
 
 
-async def main() -> None:
+async def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("benchmarks", nargs="*", help="names (e.g. throughput); default all")
+    parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="report directory")
+    args = parser.parse_args(argv)
+    from pipelinejobs.logs import configure_logging
+
     configure_logging("WARNING", json_lines=False)
-    print(f"pipelinejobs benchmarks (python {sys.version.split()[0]}); ratio < 1 is faster")
-    bench_transition()
-    bench_validation()
-    await bench_runtime()
-    await bench_publish()
-    await bench_keepalive()
-
-
-async def bench_keepalive() -> None:
-    import bench_keepalive  # beside this file: the script's directory is on sys.path
-
-    for row in await bench_keepalive.run():
-        report(
-            "keepalive", row["ours"] / 1000, row["baseline"] / 1000, f"x old socket ({row['case']})"
-        )
+    report: dict[str, Any] = {
+        "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "commit": commit(),
+        "machine": machine(),
+        "quick": quick(),
+        "benchmarks": {},
+    }
+    print(f"pipelinejobs benchmarks at {report['commit']} on {report['machine']}", flush=True)
+    started = time.perf_counter()
+    for name in discover(args.benchmarks):
+        print(f"== {name}", flush=True)
+        rows, seconds = await run_one(name)
+        report["benchmarks"][name] = {"seconds": round(seconds, 1), "rows": rows}
+        print("\n".join(table(rows)), f"\n({seconds:.0f} s)\n", flush=True)
+    report["seconds"] = round(time.perf_counter() - started, 1)
+    args.output.mkdir(parents=True, exist_ok=True)
+    (args.output / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+    (args.output / "report.md").write_text(markdown(report) + "\n")
+    print(f"report: {args.output / 'report.md'} and report.json ({report['seconds']:.0f} s)")
+    failed = [
+        name
+        for name, section in report["benchmarks"].items()
+        if any("failed" in row for row in section["rows"])
+    ]
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    sys.exit(asyncio.run(main(sys.argv[1:])))

@@ -145,5 +145,16 @@ def _registry_for(directory: Path) -> SchemaRegistry:
 
 
 def registry() -> SchemaRegistry:
-    """The schema registry of the configured directory, loaded once per directory."""
+    """The schema registry of the configured directory, loaded once per directory.
+
+    Every message asks for it (often twice), so the directory is looked up once per value of
+    ``$PIPELINEJOBS_SCHEMAS_DIR``, not on every call: no filesystem check per message. Setting
+    the variable to another value takes effect at the next call.
+    """
+    return _registry_configured_by(os.environ.get(SCHEMAS_DIR_ENV))
+
+
+@cache
+def _registry_configured_by(_configured: str | None) -> SchemaRegistry:
+    """``_configured`` (the variable's value) is the cache key; ``schemas_dir`` reads it."""
     return _registry_for(schemas_dir())

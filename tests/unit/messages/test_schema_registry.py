@@ -239,3 +239,32 @@ def test_schema_directory_comes_from_the_environment(
 ) -> None:
     monkeypatch.setenv(SCHEMAS_DIR_ENV, str(tmp_path))
     assert schemas_dir() == tmp_path
+
+
+def test_the_registry_is_not_looked_up_again_for_each_message(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Every message asks for the registry; the directory lookup (a filesystem check) is done
+    once per value of the variable, not per call."""
+    monkeypatch.delenv(SCHEMAS_DIR_ENV, raising=False)
+    loaded = registry()
+
+    def looked_up_again() -> Path:
+        raise AssertionError("the schema directory was looked up again")
+
+    monkeypatch.setattr("pipelinejobs.messages.schemas.schemas_dir", looked_up_again)
+
+    assert registry() is loaded
+    assert registry().is_valid(EVENT, "pipelinejob_manager_event")
+
+
+def test_a_changed_schema_directory_variable_takes_effect(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(SCHEMAS_DIR_ENV, raising=False)
+    source = registry().directory
+    for path in source.glob("*.json"):
+        (tmp_path / path.name).write_text(path.read_text())
+    monkeypatch.setenv(SCHEMAS_DIR_ENV, str(tmp_path))
+
+    assert registry().directory == tmp_path
