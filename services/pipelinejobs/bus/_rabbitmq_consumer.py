@@ -36,7 +36,7 @@ from pipelinejobs.bus._rabbitmq_members import Membership
 from pipelinejobs.bus._rabbitmq_publisher import BROKER_ERRORS, ConfirmedPublisher
 from pipelinejobs.bus._settlement import Settlement, redelivery_delay, retry_in_place
 from pipelinejobs.bus._topology import Topology
-from pipelinejobs.bus.port import Envelope, Handler
+from pipelinejobs.bus.port import BatchHandler, Envelope, Handler
 from pipelinejobs.errors import BusUnavailable, InvalidInput, TransientError
 from pipelinejobs.logs import process_logger
 
@@ -187,6 +187,52 @@ class PartitionConsumer:
             if self._should_step_aside():
                 await self._step_aside()
                 continue
+            if self._subscription.batch is None:
+                await self._process(message)
+            else:
+                await self._process_batch([message, *self._waiting()])
+
+    def _waiting(self) -> list[AbstractIncomingMessage]:
+        """The deliveries already in the inbox behind the one in hand, up to the prefetch."""
+        waiting: list[AbstractIncomingMessage] = []
+        while len(waiting) < self._subscription.prefetch - 1 and not self._inbox.empty():
+            item = self._inbox.get_nowait()
+            if item is None:  # a stop: the loop sees it after this batch
+                self._inbox.put_nowait(None)
+                break
+            generation, message = item
+            if generation == self._generation:
+                waiting.append(message)
+        return waiting
+
+    async def _process_batch(self, messages: list[AbstractIncomingMessage]) -> None:
+        """Group commit: the batch handler settles a leading run of the messages together;
+        the rest (from an unreadable one, or one to retry) go on one at a time, in order."""
+        assert self._subscription.batch is not None
+        deliveries: list[RabbitDelivery] = []
+        for message in messages:
+            try:
+                envelope, attempt = from_message(message, self.actor)
+            except InvalidInput:
+                break  # dead-lettered by the single path, in its turn
+            deliveries.append(
+                RabbitDelivery(
+                    message, envelope, attempt, self._publisher, bool(message.redelivered)
+                )
+            )
+        done = 0
+        if deliveries:
+            try:
+                await self._subscription.batch(deliveries)
+            except Exception:
+                _log.exception("batch handler raised", actor=self.actor, queue=self.queue)
+            while done < len(deliveries) and deliveries[done].settled:
+                done += 1
+            if done:
+                self._failures = 0
+        for message in messages[done:]:
+            if self._stopping.is_set():
+                return  # the channel's close gives the rest back, in order
             await self._process(message)
 
     def _should_step_aside(self) -> bool:
@@ -289,10 +335,17 @@ class RabbitSubscription:
     """One ``consume()``: a consumer (channel and worker) per partition queue of the actor."""
 
     def __init__(
-        self, actor: str, handler: Handler, *, prefetch: int, balance_interval: float | None
+        self,
+        actor: str,
+        handler: Handler,
+        *,
+        prefetch: int,
+        balance_interval: float | None,
+        batch: BatchHandler | None = None,
     ) -> None:
         self.actor = actor
         self.handler = handler
+        self.batch = batch
         self.prefetch = prefetch
         self.member = uuid.uuid4().hex[:16]
         self._balance_interval = balance_interval

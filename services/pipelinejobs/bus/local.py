@@ -33,7 +33,14 @@ from pipelinejobs.bus._envelopes import (
     partition_for,
 )
 from pipelinejobs.bus._settlement import Settlement, redelivery_delay, retry_in_place
-from pipelinejobs.bus.port import Bus, DeadLetter, Envelope, Handler, Subscription
+from pipelinejobs.bus.port import (
+    BatchHandler,
+    Bus,
+    DeadLetter,
+    Envelope,
+    Handler,
+    Subscription,
+)
 from pipelinejobs.domain.actors import ACTOR_ALIASES
 from pipelinejobs.errors import BusUnavailable
 from pipelinejobs.logs import process_logger
@@ -254,8 +261,17 @@ class LocalBus(Bus):
         for envelope in envelopes:
             self._enqueue(_Item(detached(envelope)))
 
-    async def consume(self, actor: str, handler: Handler, *, prefetch: int = 16) -> Subscription:
-        """Subscribe ``handler``; ``prefetch`` is checked but moot, nothing crosses a network."""
+    async def consume(
+        self,
+        actor: str,
+        handler: Handler,
+        *,
+        prefetch: int = 16,
+        batch: BatchHandler | None = None,
+    ) -> Subscription:
+        """Subscribe ``handler``; ``prefetch`` is checked but moot, nothing crosses a network.
+        ``batch`` is not used: the in-process bus hands its deliveries over one at a time (the
+        store still commits concurrent writes of different partitions together)."""
         self._require_open()
         check_actor(actor, self.actors)
         check_prefetch(prefetch)
