@@ -145,8 +145,18 @@ class _LocalDelivery:
 class LocalSubscription:
     """One ``consume()``: a worker per partition of the actor, each sequential."""
 
-    def __init__(self, actor: str, handler: Handler, partitions: Sequence[_Partition]) -> None:
+    def __init__(
+        self,
+        actor: str,
+        handler: Handler,
+        partitions: Sequence[_Partition],
+        *,
+        batch: BatchHandler | None = None,
+        prefetch: int = 1,
+    ) -> None:
         self.actor = actor
+        self._batch = batch
+        self._prefetch = prefetch
         self.stopping = False
         self._stop_requested = asyncio.Event()
         self._handler = handler
@@ -183,7 +193,16 @@ class LocalSubscription:
 
     async def _work(self, bus: LocalBus, partition: _Partition) -> None:
         failures = 0
+        singly = 0  # how many of the next items go to the single-delivery handler
         while (item := await partition.take(self)) is not None:
+            if self._batch is not None and not singly:
+                try:
+                    singly = await self._run_batch(bus, partition, item)
+                finally:
+                    partition.release(None)
+                if singly == 0:
+                    failures = 0
+                continue
             delivery = _LocalDelivery(bus, item)
             again: _Item | None = replace(item, redelivered=True)
             pause = 0.0
@@ -194,6 +213,7 @@ class LocalSubscription:
                     pause = delivery.retry_delay
                 elif delivery.settled:
                     failures, again = 0, None
+                    singly = max(singly - 1, 0)
                 else:
                     failures += 1
                     pause = redelivery_delay(failures)
@@ -203,6 +223,26 @@ class LocalSubscription:
                         await asyncio.wait_for(self._stop_requested.wait(), pause)
             finally:
                 partition.release(again)
+
+    async def _run_batch(self, bus: LocalBus, partition: _Partition, item: _Item) -> int:
+        """Group commit: ``item`` and the items waiting behind it (up to the prefetch) to the
+        batch handler; those it leaves unsettled go back to the head, in order, for the
+        single-delivery handler. Returns how many went back."""
+        assert self._batch is not None
+        items = [item]
+        while partition.pending and len(items) < self._prefetch:
+            items.append(partition.pending.popleft())
+        deliveries = [_LocalDelivery(bus, each) for each in items]
+        try:
+            await self._batch(deliveries)
+        except Exception:
+            _log.exception("batch handler raised", actor=self.actor)
+        finally:
+            done = 0
+            while done < len(deliveries) and deliveries[done].settled:
+                done += 1
+            partition.pending.extendleft(reversed(items[done:]))
+        return len(items) - done
 
     async def _run_handler(self, delivery: _LocalDelivery) -> None:
         envelope = delivery.envelope
@@ -269,13 +309,13 @@ class LocalBus(Bus):
         prefetch: int = 16,
         batch: BatchHandler | None = None,
     ) -> Subscription:
-        """Subscribe ``handler``; ``prefetch`` is checked but moot, nothing crosses a network.
-        ``batch`` is not used: the in-process bus hands its deliveries over one at a time (the
-        store still commits concurrent writes of different partitions together)."""
+        """Subscribe ``handler``; ``prefetch`` bounds a ``batch`` (nothing crosses a network)."""
         self._require_open()
         check_actor(actor, self.actors)
         check_prefetch(prefetch)
-        subscription = LocalSubscription(actor, handler, self._queues[actor])
+        subscription = LocalSubscription(
+            actor, handler, self._queues[actor], batch=batch, prefetch=prefetch
+        )
         subscription._start(self)
         self._subscriptions.append(subscription)
         return subscription
