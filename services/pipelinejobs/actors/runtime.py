@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from pipelinejobs.actors.base import Actor, ActorContext, Message
@@ -116,56 +117,72 @@ class Runtime:
 
     async def process_batch(self, actor: Actor, deliveries: Sequence[Delivery]) -> int:
         """Group commit: apply the leading deliveries in one unit of work, then publish their
-        follow-ups, then settle them, in order; return how many were settled.
+        follow-ups, then settle them, in order; return how many were handled.
 
-        Each message runs in its own savepoint: a refused one (``PermanentError``, or a defect
-        out of attempts) is undone alone, recorded ERROR in the same transaction and
-        dead-lettered after the commit, while its neighbours apply. A message that would be
-        retried (transient failure, or a defect with attempts left) ends the batch before it:
-        it and the messages behind it are left unsettled for the single-delivery path, which
-        retries in place, so the job's order holds. If the unit itself fails (store down, or
-        the process dies before the commit), nothing of the batch was acked and nothing is
-        published: the bus hands the messages over again and the consumed ids keep the effect
-        exactly-once."""
+        Each write is its own savepoint and each message's failure is caught on its own: a
+        refused message (``PermanentError``, or a defect out of attempts) keeps, as on the
+        single path, the writes its handler completed (a failure it recorded), is recorded
+        ERROR in the same transaction and dead-lettered after the commit, while its
+        neighbours apply. A message to retry
+        (transient failure, or a defect with attempts left) ends the batch: it is asked to
+        ``retry_later`` after the others are settled, and the messages behind it stay
+        unsettled for the bus to hand over after it, so the job's order holds. If the unit
+        itself fails (store down, or the process dies before the commit), nothing of the batch
+        was acked or published: the bus hands the messages over again and the consumed ids
+        keep the effect exactly-once."""
         applied: list[tuple[Delivery, list[Any], str | None]] = []
+        retry: tuple[Delivery, str, ExecutionLog, str] | None = None
         async with self.store.unit_of_work():
             for delivery in deliveries:
                 outcome = await self._apply(actor, delivery)
-                if outcome is None:
+                if isinstance(outcome, _Retry):
+                    retry = (delivery, outcome.execution_id, outcome.log, outcome.reason)
                     break
                 applied.append((delivery, *outcome))
         follow_ups = [envelope for _, envelopes, _ in applied for envelope in envelopes]
         if follow_ups:
-            await self.bus.publish(follow_ups)
+            try:
+                await self.bus.publish(follow_ups)
+            except TransientError as exc:
+                # Applied but not forwarded: the first is retried in place, the rest follow it
+                # unsettled; their runs again find their effect and publish again.
+                first = applied[0][0]
+                execution_id = _execution_id(first.envelope)
+                await self._retry(
+                    first, execution_id, ExecutionLog(execution_id, actor.alias), str(exc)
+                )
+                return 1
         for delivery, _, refusal in applied:
             if refusal is None:
                 await delivery.ack()
             else:
                 await delivery.dead_letter(refusal)
+        if retry is not None:
+            await self._retry(*retry)
+            return len(applied) + 1
         return len(applied)
 
-    async def _apply(self, actor: Actor, delivery: Delivery) -> tuple[list[Any], str | None] | None:
+    async def _apply(
+        self, actor: Actor, delivery: Delivery
+    ) -> tuple[list[Any], str | None] | _Retry:
         """One delivery of a batch inside the open unit of work: its follow-ups and refusal
-        reason (None when it applied), or None when it must be retried on its own."""
+        reason (None when it applied), or the retry it needs."""
         envelope = delivery.envelope
-        execution_id = envelope.headers.get("execution_id") or execution_id_for(envelope.message_id)
+        execution_id = _execution_id(envelope)
         log = ExecutionLog(execution_id, actor.alias)
+        await self._mark_running(envelope, actor.alias, execution_id, delivery.attempt)
         try:
-            async with self.store.unit_of_work():
-                await self._mark_running(envelope, actor.alias, execution_id, delivery.attempt)
-                async with self.store.unit_of_work():
-                    result, follow_ups = await self._handle(actor, envelope, execution_id, log)
-                    await self._record_complete(execution_id, result, log)
+            result, follow_ups = await self._handle(actor, envelope, execution_id, log)
+            await self._record_complete(execution_id, result, log)
         except PermanentError as exc:
             reason = str(exc)
+        except TransientError as exc:
+            return _Retry(execution_id, log, str(exc))
         except Exception as exc:
-            if not isinstance(exc, TransientError):
-                self._log.exception("handler crashed", alias=actor.alias, execution_id=execution_id)
-            if isinstance(exc, TransientError) or delivery.attempt < (
-                self.settings.retry_max_attempts
-            ):
-                return None
+            self._log.exception("handler crashed", alias=actor.alias, execution_id=execution_id)
             reason = f"internal error: {type(exc).__name__}: {exc}"
+            if delivery.attempt < self.settings.retry_max_attempts:
+                return _Retry(execution_id, log, reason)
             reason = f"{reason} (gave up after {delivery.attempt} attempts)"
         else:
             return list(follow_ups), None
@@ -210,7 +227,7 @@ class Runtime:
 
     async def process(self, actor: Actor, delivery: Delivery) -> None:
         envelope = delivery.envelope
-        execution_id = envelope.headers.get("execution_id") or execution_id_for(envelope.message_id)
+        execution_id = _execution_id(envelope)
         log = ExecutionLog(execution_id, actor.alias)
         await self._mark_running(envelope, actor.alias, execution_id, delivery.attempt)
         try:
@@ -306,3 +323,16 @@ class Runtime:
         )
         await self.store.update_execution(execution_id, log_lines=log.take())
         await delivery.retry_later(delay, reason)
+
+
+@dataclass(frozen=True)
+class _Retry:
+    """A message of a batch that failed in a way worth retrying: the batch ends before it."""
+
+    execution_id: str
+    log: ExecutionLog
+    reason: str
+
+
+def _execution_id(envelope: Envelope) -> str:
+    return envelope.headers.get("execution_id") or execution_id_for(envelope.message_id)

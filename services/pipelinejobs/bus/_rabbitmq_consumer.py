@@ -75,6 +75,10 @@ class RabbitDelivery:
         return self._redelivered
 
     @property
+    def message(self) -> AbstractIncomingMessage:
+        return self._message
+
+    @property
     def settled(self) -> bool:
         return self._settlement.settled
 
@@ -230,10 +234,16 @@ class PartitionConsumer:
                 done += 1
             if done:
                 self._failures = 0
+        retried = deliveries[done - 1] if done else None
+        if retried is not None and retried.retry_delay is not None:
+            done -= 1  # asked to retry: in place, after its pause, then the rest
         for message in messages[done:]:
             if self._stopping.is_set():
                 return  # the channel's close gives the rest back, in order
-            await self._process(message)
+            if retried is not None and message is retried.message and retried.retry_delay:
+                await self._process(message, retries=1, pause=retried.retry_delay)
+            else:
+                await self._process(message)
 
     def _should_step_aside(self) -> bool:
         membership = self._subscription.membership
@@ -258,10 +268,15 @@ class PartitionConsumer:
             return
         _log.info("partition handed to its owner", queue=self.queue)
 
-    async def _process(self, message: AbstractIncomingMessage) -> None:
-        """Handle one delivery until it is settled, the channel is lost, or the consumer stops."""
-        redelivered = bool(message.redelivered)
-        retries = 0
+    async def _process(
+        self, message: AbstractIncomingMessage, *, retries: int = 0, pause: float = 0.0
+    ) -> None:
+        """Handle one delivery until it is settled, the channel is lost, or the consumer stops
+        (``retries`` it already had in a batch, the last asking for ``pause`` first)."""
+        redelivered = bool(message.redelivered) and not retries
+        if pause:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), pause)
         while not self._stopping.is_set():
             if _channel_of(message) is None:
                 return  # received on a channel since lost: the broker redelivers it

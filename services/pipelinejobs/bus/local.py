@@ -241,8 +241,16 @@ class LocalSubscription:
             done = 0
             while done < len(deliveries) and deliveries[done].settled:
                 done += 1
-            partition.pending.extendleft(reversed(items[done:]))
-        return len(items) - done
+            back = items[done:]
+            pause = deliveries[done - 1].retry_delay if done else None
+            if pause is not None:  # asked to retry: in place, after its pause, then the rest
+                retried = items[done - 1]
+                back.insert(0, replace(retried, attempt=retried.attempt + 1, redelivered=False))
+            partition.pending.extendleft(reversed(back))
+        if pause is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop_requested.wait(), pause)
+        return len(back)
 
     async def _run_handler(self, delivery: _LocalDelivery) -> None:
         envelope = delivery.envelope
