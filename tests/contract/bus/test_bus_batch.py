@@ -7,7 +7,7 @@ prefetch), in order; those it leaves unsettled go on to the single-delivery hand
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import pytest
 from bus_helpers import HANG_GUARD, envelope
@@ -16,9 +16,9 @@ from pipelinejobs.bus.port import Bus, Delivery
 pytestmark = pytest.mark.asyncio
 
 
-async def wait_for(condition: object, what: str) -> None:
+async def wait_for(condition: Callable[[], bool]) -> None:
     async with asyncio.timeout(HANG_GUARD):
-        while not condition():  # type: ignore[operator]
+        while not condition():  # noqa: ASYNC110 - the condition is the handlers' lists
             await asyncio.sleep(0.01)
 
 
@@ -41,7 +41,7 @@ async def test_waiting_deliveries_of_a_partition_reach_the_batch_handler_togethe
 
     await bus.publish(messages)  # queued first, so the broker sends ahead (prefetch)
     subscription = await bus.consume("alpha", single, prefetch=16, batch=batch)
-    await wait_for(lambda: sum(map(len, batches)) == 10, "all ten")
+    await wait_for(lambda: sum(map(len, batches)) == 10)
     await subscription.stop()
 
     assert [seq for each in batches for seq in each] == list(range(10))
@@ -79,8 +79,9 @@ async def test_what_a_batch_leaves_unsettled_goes_to_the_single_handler_in_order
 
     await bus.publish(messages)
     subscription = await bus.consume("alpha", single, prefetch=16, batch=batch)
-    await wait_for(lambda: len(settled) >= 6, "all six")
+    await wait_for(lambda: len(settled) >= 6)
     await subscription.stop()
 
     assert settled == list(range(6))
-    assert singles and singles[0] == left[0]
+    assert singles
+    assert singles[0] == left[0]

@@ -47,7 +47,8 @@ async def test_writes_in_a_unit_are_read_back_inside_and_after_it(store: Store) 
     stored = await store.get_document("jobs", created.uuid, message_ids=["m-0", "m-2"])
     assert stored is not None
     assert stored.version == 4
-    assert stored.consumed("m-0") and stored.consumed("m-2")
+    assert stored.consumed("m-0")
+    assert stored.consumed("m-2")
 
 
 async def test_another_tasks_write_during_a_unit_still_lands(store: Store) -> None:
@@ -98,11 +99,15 @@ async def test_sqlite_a_unit_that_raises_leaves_none_of_its_writes(
     sqlite_store: SQLiteStore,
 ) -> None:
     created, _ = await sqlite_store.create_document("jobs", job(), message_id="m-create")
-    with pytest.raises(Crash):
+
+    async def crashes_before_the_commit() -> None:
         async with sqlite_store.unit_of_work():
             document = await append(sqlite_store, created, "m-0")
             await append(sqlite_store, document, "m-1")
             raise Crash("killed before the commit")
+
+    with pytest.raises(Crash):
+        await crashes_before_the_commit()
     stored = await sqlite_store.get_document("jobs", created.uuid, message_ids=["m-0"])
     assert stored is not None
     assert stored.version == 1
@@ -121,10 +126,14 @@ async def test_sqlite_a_nested_unit_that_raises_undoes_only_its_own_writes(
     created, _ = await sqlite_store.create_document("jobs", job(), message_id="m-create")
     async with sqlite_store.unit_of_work():
         document = await append(sqlite_store, created, "m-kept")
-        with pytest.raises(Crash):
+
+        async def refused() -> None:
             async with sqlite_store.unit_of_work():
                 await append(sqlite_store, document, "m-undone")
                 raise Crash("refused")
+
+        with pytest.raises(Crash):
+            await refused()
         await append(sqlite_store, document, "m-after")
     events = await sqlite_store.read_events("jobs", created.uuid)
     assert [r.message_id for r in events[1:]] == ["m-kept", "m-after"]
