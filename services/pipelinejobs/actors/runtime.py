@@ -91,7 +91,9 @@ class Runtime:
                 alias,
                 self._handler_for(actor),
                 prefetch=self.settings.prefetch,
-                batch=self._batch_handler_for(actor),
+                batch=self._batch_handler_for(actor)
+                if getattr(actor, "group_commit", True)
+                else None,
             )
             self._subscriptions.append(subscription)
             self._consuming.append(alias)
