@@ -85,6 +85,7 @@ class AgaveProxy:
     """Launches compute jobs as managed PipelineJobs (alias ``agave-proxy``)."""
 
     alias: ClassVar[str] = AGAVE_PROXY
+    group_commit: ClassVar[bool] = False  # it calls the compute service (see ``Actor``)
 
     def __init__(
         self,
