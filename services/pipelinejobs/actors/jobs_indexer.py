@@ -51,7 +51,6 @@ class JobsIndexer:
     """Indexes job outputs: ``index`` and ``indexed``."""
 
     alias: ClassVar[str] = JOBS_INDEXER
-    group_commit: ClassVar[bool] = False  # it lists storage systems (see ``Actor``)
 
     def __init__(self, storage: Storage) -> None:
         self.storage = storage
