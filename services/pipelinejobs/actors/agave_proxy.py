@@ -85,7 +85,6 @@ class AgaveProxy:
     """Launches compute jobs as managed PipelineJobs (alias ``agave-proxy``)."""
 
     alias: ClassVar[str] = AGAVE_PROXY
-    group_commit: ClassVar[bool] = False  # it calls the compute service (see ``Actor``)
 
     def __init__(
         self,

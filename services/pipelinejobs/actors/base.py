@@ -87,10 +87,6 @@ class Actor(Protocol):
     An actor may also define ``check(message) -> None``: the synchronous part of its
     validation (form, schema, filters), which the gateway runs before accepting a message so
     a malformed one is refused with HTTP 422 instead of becoming an ERROR execution later.
-
-    An actor whose handler waits on something outside the store (a compute service) sets
-    ``group_commit = False``: its deliveries are then applied one at a time, each write its own
-    commit, so a slow call never holds the store's write lock for a whole batch.
     """
 
     alias: ClassVar[str]

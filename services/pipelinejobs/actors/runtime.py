@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from pipelinejobs.actors.base import Actor, ActorContext, Message
@@ -88,12 +87,7 @@ class Runtime:
         for alias in chosen:
             actor = self.actors[alias]
             subscription = await self.bus.consume(
-                alias,
-                self._handler_for(actor),
-                prefetch=self.settings.prefetch,
-                batch=self._batch_handler_for(actor)
-                if getattr(actor, "group_commit", True)
-                else None,
+                alias, self._handler_for(actor), prefetch=self.settings.prefetch
             )
             self._subscriptions.append(subscription)
             self._consuming.append(alias)
@@ -111,129 +105,23 @@ class Runtime:
 
         return handle
 
-    def _batch_handler_for(self, actor: Actor) -> Any:
-        async def handle(deliveries: Sequence[Delivery]) -> int:
-            return await self.process_batch(actor, deliveries)
-
-        return handle
-
-    async def process_batch(self, actor: Actor, deliveries: Sequence[Delivery]) -> int:
-        """Group commit: apply the leading deliveries in one unit of work, then publish their
-        follow-ups, then settle them, in order; return how many were handled.
-
-        Each write is its own savepoint and each message's failure is caught on its own: a
-        refused message (``PermanentError``, or a defect out of attempts) keeps, as on the
-        single path, the writes its handler completed (a failure it recorded), is recorded
-        ERROR in the same transaction and dead-lettered after the commit, while its
-        neighbours apply. A message to retry
-        (transient failure, or a defect with attempts left) ends the batch: it is asked to
-        ``retry_later`` after the others are settled, and the messages behind it stay
-        unsettled for the bus to hand over after it, so the job's order holds. If the unit
-        itself fails (store down, or the process dies before the commit), nothing of the batch
-        was acked or published: the bus hands the messages over again and the consumed ids
-        keep the effect exactly-once."""
-        applied: list[tuple[Delivery, list[Any], str | None]] = []
-        retry: tuple[Delivery, str, ExecutionLog, str] | None = None
-        async with self.store.unit_of_work():
-            for delivery in deliveries:
-                outcome = await self._apply(actor, delivery)
-                if isinstance(outcome, _Retry):
-                    retry = (delivery, outcome.execution_id, outcome.log, outcome.reason)
-                    break
-                applied.append((delivery, *outcome))
-        follow_ups = [envelope for _, envelopes, _ in applied for envelope in envelopes]
-        if follow_ups:
-            try:
-                await self.bus.publish(follow_ups)
-            except TransientError as exc:
-                # Applied but not forwarded: the first is retried in place, the rest follow it
-                # unsettled; their runs again find their effect and publish again.
-                first = applied[0][0]
-                execution_id = _execution_id(first.envelope)
-                await self._retry(
-                    first, execution_id, ExecutionLog(execution_id, actor.alias), str(exc)
-                )
-                return 1
-        for delivery, _, refusal in applied:
-            if refusal is None:
-                await delivery.ack()
-            else:
-                await delivery.dead_letter(refusal)
-        if retry is not None:
-            await self._retry(*retry)
-            return len(applied) + 1
-        return len(applied)
-
-    async def _apply(
-        self, actor: Actor, delivery: Delivery
-    ) -> tuple[list[Any], str | None] | _Retry:
-        """One delivery of a batch inside the open unit of work: its follow-ups and refusal
-        reason (None when it applied), or the retry it needs."""
-        envelope = delivery.envelope
-        execution_id = _execution_id(envelope)
-        log = ExecutionLog(execution_id, actor.alias)
-        await self._mark_running(envelope, actor.alias, execution_id, delivery.attempt)
-        try:
-            result, follow_ups = await self._handle(actor, envelope, execution_id, log)
-            await self._record_complete(execution_id, result, log)
-        except PermanentError as exc:
-            reason = str(exc)
-        except TransientError as exc:
-            return _Retry(execution_id, log, str(exc))
-        except Exception as exc:
-            self._log.exception("handler crashed", alias=actor.alias, execution_id=execution_id)
-            reason = f"internal error: {type(exc).__name__}: {exc}"
-            if delivery.attempt < self.settings.retry_max_attempts:
-                return _Retry(execution_id, log, reason)
-            reason = f"{reason} (gave up after {delivery.attempt} attempts)"
-        else:
-            return list(follow_ups), None
-        await self._record_refusal(execution_id, log, reason)
-        return [], reason
-
-    async def _handle(
-        self, actor: Actor, envelope: Envelope, execution_id: str, log: ExecutionLog
-    ) -> tuple[Mapping[str, Any] | None, list[Any]]:
-        message = Message(
-            document=decode_document(
-                envelope.body, envelope.content_type, envelope.message_type, self.limits
-            ),
-            context=dict(envelope.context),
-            message_id=envelope.message_id,
-            message_type=envelope.message_type,
-            sender=envelope.headers.get("sender"),
-            headers=dict(envelope.headers),
-        )
-        return await self._run_handler(actor, message, execution_id, log)
-
-    async def _record_complete(
-        self, execution_id: str, result: Mapping[str, Any] | None, log: ExecutionLog
-    ) -> None:
-        await self.store.update_execution(
-            execution_id,
-            fields={
-                "status": ExecutionStatus.COMPLETE.value,
-                "finished": utc_now(),
-                "result": dict(result) if result is not None else None,
-            },
-            log_lines=log.take(),
-        )
-
-    async def _record_refusal(self, execution_id: str, log: ExecutionLog, reason: str) -> None:
-        log.error("Message refused: {reason}", reason=reason)
-        await self.store.update_execution(
-            execution_id,
-            fields={"status": ExecutionStatus.ERROR.value, "finished": utc_now(), "error": reason},
-            log_lines=log.take(),
-        )
-
     async def process(self, actor: Actor, delivery: Delivery) -> None:
         envelope = delivery.envelope
-        execution_id = _execution_id(envelope)
+        execution_id = envelope.headers.get("execution_id") or execution_id_for(envelope.message_id)
         log = ExecutionLog(execution_id, actor.alias)
         await self._mark_running(envelope, actor.alias, execution_id, delivery.attempt)
         try:
-            result, follow_ups = await self._handle(actor, envelope, execution_id, log)
+            message = Message(
+                document=decode_document(
+                    envelope.body, envelope.content_type, envelope.message_type, self.limits
+                ),
+                context=dict(envelope.context),
+                message_id=envelope.message_id,
+                message_type=envelope.message_type,
+                sender=envelope.headers.get("sender"),
+                headers=dict(envelope.headers),
+            )
+            result, follow_ups = await self._run_handler(actor, message, execution_id, log)
             if follow_ups:
                 await self.bus.publish(follow_ups)
         except PermanentError as exc:
@@ -251,7 +139,15 @@ class Runtime:
                 return
             await self._retry(delivery, execution_id, log, reason)
             return
-        await self._record_complete(execution_id, result, log)
+        await self.store.update_execution(
+            execution_id,
+            fields={
+                "status": ExecutionStatus.COMPLETE.value,
+                "finished": utc_now(),
+                "result": dict(result) if result is not None else None,
+            },
+            log_lines=log.take(),
+        )
         await delivery.ack()
 
     async def _mark_running(
@@ -307,7 +203,12 @@ class Runtime:
     async def _refuse(
         self, delivery: Delivery, execution_id: str, log: ExecutionLog, reason: str
     ) -> None:
-        await self._record_refusal(execution_id, log, reason)
+        log.error("Message refused: {reason}", reason=reason)
+        await self.store.update_execution(
+            execution_id,
+            fields={"status": ExecutionStatus.ERROR.value, "finished": utc_now(), "error": reason},
+            log_lines=log.take(),
+        )
         await delivery.dead_letter(reason)
 
     async def _retry(
@@ -325,16 +226,3 @@ class Runtime:
         )
         await self.store.update_execution(execution_id, log_lines=log.take())
         await delivery.retry_later(delay, reason)
-
-
-@dataclass(frozen=True)
-class _Retry:
-    """A message of a batch that failed in a way worth retrying: the batch ends before it."""
-
-    execution_id: str
-    log: ExecutionLog
-    reason: str
-
-
-def _execution_id(envelope: Envelope) -> str:
-    return envelope.headers.get("execution_id") or execution_id_for(envelope.message_id)

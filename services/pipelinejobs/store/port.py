@@ -33,8 +33,7 @@ from __future__ import annotations
 
 import enum
 from abc import abstractmethod
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -112,11 +111,6 @@ class FeedFilter:
     state: str | None = None
 
 
-@asynccontextmanager
-async def _no_unit_of_work() -> AsyncIterator[None]:
-    yield
-
-
 class Lifecycle(Protocol):
     """Connecting, creating (or upgrading) the schema, readiness."""
 
@@ -132,17 +126,6 @@ class Lifecycle(Protocol):
     @abstractmethod
     async def ping(self) -> None:
         """Raise ``StoreUnavailable`` when the store cannot answer now (readiness)."""
-
-    def unit_of_work(self) -> AbstractAsyncContextManager[None]:
-        """The writes this task issues inside are committed together, once, at exit (group
-        commit), or not at all when the block raises. Nested, it is a savepoint: a block that
-        raises undoes only its own writes. Reads inside see the earlier writes of the block.
-
-        This default (MongoDB's) is a no-op: each MongoDB write is already its own durable
-        commit point, so the writes of the block are durable one by one and a block that
-        raises keeps those that completed; exactly-once effect then rests, as everywhere, on
-        the consumed message ids."""
-        return _no_unit_of_work()
 
 
 class EventLog(Protocol):

@@ -33,10 +33,9 @@ import json
 import sqlite3
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import asynccontextmanager, contextmanager, suppress
-from contextvars import ContextVar
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -82,16 +81,11 @@ class SQLiteStore(Store):
         self._busy_ms = _milliseconds(busy_timeout)
         """The busy timeout the connection has now (lowered for writes that queued)."""
         self.fault_injector: Callable[[str], None] | None = None
-        """For crash tests: called with each crash point an event-log write reaches, and with
-        ``"committing"`` just before each commit."""
+        """For crash tests: called with each crash point an event-log write reaches."""
         self._db: sqlite3.Connection | None = None
         self._executor: ThreadPoolExecutor | None = None
         self._pending: deque[_Write] = deque()
         self._flush_scheduled = False
-        self._unit_depth: ContextVar[int] = ContextVar(f"sqlite-unit-{id(self)}", default=0)
-        self._unit_lock = asyncio.Lock()
-        self._unit_open = False  # on the event loop: other tasks' writes wait for its end
-        self._in_unit = False  # on the store's thread: a unit's transaction is open
 
     def __repr__(self) -> str:
         return f"SQLiteStore({str(self.path)!r})"
@@ -645,101 +639,26 @@ class SQLiteStore(Store):
         """One read, alone on the connection: ``function(db, *args)``."""
         return await self._call(lambda: function(self._connection(), *args))
 
-    @asynccontextmanager
-    async def unit_of_work(self) -> AsyncIterator[None]:
-        """One ``BEGIN IMMEDIATE`` ... ``COMMIT`` around this task's writes inside the block.
-
-        Each write runs at once inside the open transaction, in its own savepoint (so a failing
-        one undoes only itself and reads see the earlier ones), and the block costs one commit,
-        one fsync, however many writes it holds. Other tasks' writes wait for its end (then
-        commit as a group, as usual); other tasks' reads may see its writes before the commit.
-        Units of different tasks run one after the other. Nested, a unit is a savepoint."""
-        depth = self._unit_depth.get()
-        if depth:
-            async with self._savepoint(f"unit{depth}", depth + 1):
-                yield
-            return
-        async with self._unit_lock:
-            self._unit_open = True
-            try:
-                await self._call(self._begin_unit)
-                token = self._unit_depth.set(1)
-                try:
-                    yield
-                finally:
-                    self._unit_depth.reset(token)
-            except BaseException:
-                with suppress(Exception):  # the block's own error is the one to report
-                    await asyncio.shield(self._call(self._end_unit, False))
-                raise
-            else:
-                await asyncio.shield(self._call(self._end_unit, True))
-            finally:
-                self._unit_open = False
-                self._drain_waiting()
-
-    @asynccontextmanager
-    async def _savepoint(self, name: str, depth: int) -> AsyncIterator[None]:
-        await self._call(lambda: self._connection().execute(f"SAVEPOINT {name}"))
-        token = self._unit_depth.set(depth)
-        try:
-            yield
-        except BaseException:
-            self._unit_depth.reset(token)
-
-            def undo() -> None:
-                db = self._connection()
-                db.execute(f"ROLLBACK TO {name}")
-                db.execute(f"RELEASE {name}")
-
-            await asyncio.shield(self._call(undo))
-            raise
-        self._unit_depth.reset(token)
-        await self._call(lambda: self._connection().execute(f"RELEASE {name}"))
-
-    def _begin_unit(self) -> None:
-        db = self._connection()
-        self._bound_wait(db, time.monotonic())  # the whole busy timeout for the unit
-        db.execute("BEGIN IMMEDIATE")
-        self._in_unit = True
-
-    def _end_unit(self, commit: bool) -> None:
-        """Commit the unit (rolled back if the commit fails), or roll it back."""
-        db = self._connection()
-        try:
-            if commit:
-                self._reached("committing")
-                db.execute("COMMIT")
-                return
-        except BaseException:
-            with suppress(sqlite3.Error):
-                db.execute("ROLLBACK")
-            raise
-        finally:
-            self._in_unit = False
-        with suppress(sqlite3.Error):
-            db.execute("ROLLBACK")
-
-    def _drain_waiting(self) -> None:
-        """After a unit: flush the writes other tasks queued meanwhile."""
-        if self._pending and not self._flush_scheduled and self._executor is not None:
-            self._flush_scheduled = True
-            task = asyncio.ensure_future(self._flush_pending())
-            task.add_done_callback(lambda done: done.cancelled() or done.exception())
-
     async def _write(self, function: Callable[..., T], *args: Any) -> T:
         """``function(db, *args)`` in a transaction: queued, and committed together with the
-        writes queued meanwhile (group commit), each in its own savepoint. Inside this task's
-        unit of work: at once, in the unit's transaction."""
+        writes queued meanwhile (group commit), each in its own savepoint."""
         if self._executor is None:
             raise StoreUnavailable(f"{self!r} is not started (or was closed); call start()")
-        if self._unit_depth.get():
-            return await self._call(self._write_in_unit, function, args)
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._pending.append(_Write(function, args, future))
-        if not self._flush_scheduled and not self._unit_open:
+        if not self._flush_scheduled:
             self._flush_scheduled = True
-            await self._flush_pending()
+            # Shielded: a writer cancelled while waiting must not cancel the group's flush.
+            flush = asyncio.ensure_future(self._call(self._flush))
+            try:
+                await asyncio.shield(flush)
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:  # the thread is gone: nobody will flush the queue
+                self._flush_scheduled = False
+                while self._pending:
+                    _settle(self._pending.popleft().future, False, error)
+                raise
         return cast(T, await future)
 
     def _bound_wait(self, db: sqlite3.Connection, queued: float) -> None:
@@ -757,32 +676,11 @@ class SQLiteStore(Store):
             db.execute(f"PRAGMA busy_timeout={wanted}")
             self._busy_ms = wanted
 
-    def _write_in_unit(self, function: Callable[..., T], args: tuple[Any, ...]) -> T:
-        ok, value = _in_savepoint(self._connection(), function, args)
-        if not ok:
-            raise value
-        return cast(T, value)
-
-    async def _flush_pending(self) -> None:
-        # Shielded: a writer cancelled while waiting must not cancel the group's flush.
-        flush = asyncio.ensure_future(self._call(self._flush))
-        try:
-            await asyncio.shield(flush)
-        except asyncio.CancelledError:
-            raise
-        except Exception as error:  # the thread is gone: nobody will flush the queue
-            self._flush_scheduled = False
-            while self._pending:
-                _settle(self._pending.popleft().future, False, error)
-            raise
-
     def _flush(self) -> None:
         """On the store's thread: apply every queued write in one transaction, then settle
         each write's future. A write that raises is rolled back to its savepoint and gets its
         own exception; its neighbours commit. One commit (one fsync) for the whole group."""
         self._flush_scheduled = False
-        if self._in_unit:
-            return  # the unit's end flushes the queue
         while self._pending:
             group = [self._pending.popleft() for _ in range(min(len(self._pending), GROUP_MAX))]
             outcomes: list[tuple[bool, Any]] = []
@@ -792,8 +690,7 @@ class SQLiteStore(Store):
                 db.execute("BEGIN IMMEDIATE")
                 try:
                     for write in group:
-                        outcomes.append(_in_savepoint(db, write.function, write.args))
-                    self._reached("committing")
+                        outcomes.append(_in_savepoint(db, write))
                 except BaseException:
                     with suppress(sqlite3.Error):
                         db.execute("ROLLBACK")
@@ -824,13 +721,11 @@ GROUP_MAX = 256
 """Most writes committed in one transaction."""
 
 
-def _in_savepoint(
-    db: sqlite3.Connection, function: Callable[..., Any], args: tuple[Any, ...]
-) -> tuple[bool, Any]:
-    """Run one write in its own savepoint: (True, result) or (False, its error)."""
+def _in_savepoint(db: sqlite3.Connection, write: _Write) -> tuple[bool, Any]:
+    """Run one queued write in its own savepoint: (True, result) or (False, its error)."""
     db.execute("SAVEPOINT write")
     try:
-        result = _translated_call(function, db, *args)
+        result = _translated_call(write.function, db, *write.args)
     except Exception as error:
         db.execute("ROLLBACK TO write")
         db.execute("RELEASE write")
