@@ -194,7 +194,13 @@ async def _one(request: Request, kind: DocumentKind, uuid: str) -> dict[str, Any
     document = await store.get_document(kind, uuid)
     if document is None:
         raise NotFound(f"no {_noun(kind)} {uuid}")
-    events = await store.read_events(kind, uuid, limit=HISTORY_LIMIT + 1)
+    # Two reads, two moments: an event appended between them is not yet in the projection
+    # (state, last_event). Show the history up to the version the projection describes.
+    events = [
+        event
+        for event in await store.read_events(kind, uuid, limit=HISTORY_LIMIT + 1)
+        if event.version <= document.version
+    ]
     body = public(document.body)
     body["history"] = [event.event for event in events[:HISTORY_LIMIT]]
     if len(events) > HISTORY_LIMIT:
