@@ -10,6 +10,7 @@ update tokens), so only an admin may list it.
 from __future__ import annotations
 
 import base64
+import contextlib
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -102,8 +103,6 @@ def _view(letter: DeadLetter) -> DeadLetterView:
 def _body_text(body: bytes, content_type: str) -> tuple[str, Literal["utf-8", "base64"]]:
     """JSON as its text; anything else (protobuf, or bytes that are not UTF-8) as base64."""
     if content_type.split(";", 1)[0].strip().lower() == JSON_CONTENT_TYPE:
-        try:
+        with contextlib.suppress(UnicodeDecodeError):  # not UTF-8 after all: base64 below
             return body.decode("utf-8"), "utf-8"
-        except UnicodeDecodeError:
-            pass
     return base64.b64encode(body).decode("ascii"), "base64"
