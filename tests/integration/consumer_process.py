@@ -2,8 +2,9 @@
 
 It wraps the real jobs-manager so each message waits ``DELAY`` seconds, ``before`` it is applied
 (the default) or ``after`` (the event is written, the delivery not yet acked). It prints
-``ready`` once consuming, ``handling <message id>`` when a message arrives and ``applied <message
-id>`` once its event is written, so the test knows when to kill it mid-message.
+``ready`` once consuming, ``handling <message id>`` when a message arrives and ``applied`` once
+its event is durable (the store's write returned: the batch's commit, or the single append),
+so the test knows when to kill it mid-message.
 """
 
 from __future__ import annotations
@@ -32,11 +33,22 @@ class SlowJobsManager(JobsManager):
         print(f"handling {message.message_id}", flush=True)
         if self.when == "before":
             await asyncio.sleep(self.delay)
-        result = await super().handle(message, ctx)
-        print(f"applied {message.message_id}", flush=True)
-        if self.when == "after":
-            await asyncio.sleep(self.delay)
-        return result
+        return await super().handle(message, ctx)
+
+
+def pause_after_writes(store: Any, delay: float) -> None:
+    """Each event-log write of ``store`` returns only after printing ``applied`` and waiting
+    ``delay`` seconds: durable, not yet acked."""
+    for name in ("commit", "append_event"):
+        write = getattr(store, name)
+
+        async def paused(*args: Any, _write: Any = write, **kwargs: Any) -> Any:
+            result = await _write(*args, **kwargs)
+            print("applied", flush=True)
+            await asyncio.sleep(delay)
+            return result
+
+        setattr(store, name, paused)
 
 
 async def main(data_dir: Path, namespace: str, delay: float, when: str) -> None:
@@ -48,6 +60,8 @@ async def main(data_dir: Path, namespace: str, delay: float, when: str) -> None:
     storage = LocalStorage(data_dir / "storage")
     actors = [SlowJobsManager(storage, delay, when)]
     system = build_system(settings, actors=actors, storage=storage)
+    if when == "after":
+        pause_after_writes(system.store, delay)
     await system.start()
     print("ready", flush=True)
     stop = asyncio.Event()

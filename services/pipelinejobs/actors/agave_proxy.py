@@ -85,6 +85,9 @@ class AgaveProxy:
     """Launches compute jobs as managed PipelineJobs (alias ``agave-proxy``)."""
 
     alias: ClassVar[str] = AGAVE_PROXY
+    group_commit: ClassVar[bool] = False
+    """Launches and cancels compute jobs: a batch committed after the compute service was
+    called, or applied again after a failed commit, would call it again (see ``Actor``)."""
 
     def __init__(
         self,

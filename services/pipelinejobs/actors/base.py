@@ -87,6 +87,11 @@ class Actor(Protocol):
     An actor may also define ``check(message) -> None``: the synchronous part of its
     validation (form, schema, filters), which the gateway runs before accepting a message so
     a malformed one is refused with HTTP 422 instead of becoming an ERROR execution later.
+
+    Deliveries waiting together are applied as a batch with one commit (group commit, see
+    :mod:`pipelinejobs.actors.runtime`): a handler may then run again after a failed commit.
+    An actor whose handler has effects outside the store that must not be repeated (calling a
+    compute service) sets ``group_commit = False`` and gets its deliveries one at a time.
     """
 
     alias: ClassVar[str]

@@ -36,7 +36,7 @@ from pipelinejobs.bus._rabbitmq_members import Membership
 from pipelinejobs.bus._rabbitmq_publisher import BROKER_ERRORS, ConfirmedPublisher
 from pipelinejobs.bus._settlement import Settlement, redelivery_delay, retry_in_place
 from pipelinejobs.bus._topology import Topology
-from pipelinejobs.bus.port import Envelope, Handler
+from pipelinejobs.bus.port import BatchHandler, Envelope, Handler
 from pipelinejobs.errors import BusUnavailable, InvalidInput, TransientError
 from pipelinejobs.logs import process_logger
 
@@ -73,6 +73,10 @@ class RabbitDelivery:
     @property
     def redelivered(self) -> bool:
         return self._redelivered
+
+    @property
+    def message(self) -> AbstractIncomingMessage:
+        return self._message
 
     @property
     def settled(self) -> bool:
@@ -187,7 +191,59 @@ class PartitionConsumer:
             if self._should_step_aside():
                 await self._step_aside()
                 continue
-            await self._process(message)
+            if self._subscription.batch is None:
+                await self._process(message)
+            else:
+                await self._process_batch([message, *self._waiting()])
+
+    def _waiting(self) -> list[AbstractIncomingMessage]:
+        """The deliveries already in the inbox behind the one in hand, up to the prefetch."""
+        waiting: list[AbstractIncomingMessage] = []
+        while len(waiting) < self._subscription.prefetch - 1 and not self._inbox.empty():
+            item = self._inbox.get_nowait()
+            if item is None:  # a stop: the loop sees it after this batch
+                self._inbox.put_nowait(None)
+                break
+            generation, message = item
+            if generation == self._generation:
+                waiting.append(message)
+        return waiting
+
+    async def _process_batch(self, messages: list[AbstractIncomingMessage]) -> None:
+        """Group commit: the batch handler settles a leading run of the messages together;
+        the rest (from an unreadable one, or one to retry) go on one at a time, in order."""
+        assert self._subscription.batch is not None
+        deliveries: list[RabbitDelivery] = []
+        for message in messages:
+            try:
+                envelope, attempt = from_message(message, self.actor)
+            except InvalidInput:
+                break  # dead-lettered by the single path, in its turn
+            deliveries.append(
+                RabbitDelivery(
+                    message, envelope, attempt, self._publisher, bool(message.redelivered)
+                )
+            )
+        done = 0
+        if deliveries:
+            try:
+                await self._subscription.batch(deliveries)
+            except Exception:
+                _log.exception("batch handler raised", actor=self.actor, queue=self.queue)
+            while done < len(deliveries) and deliveries[done].settled:
+                done += 1
+            if done:
+                self._failures = 0
+        retried = deliveries[done - 1] if done else None
+        if retried is not None and retried.retry_delay is not None:
+            done -= 1  # asked to retry: in place, after its pause, then the rest
+        for message in messages[done:]:
+            if self._stopping.is_set():
+                return  # the channel's close gives the rest back, in order
+            if retried is not None and message is retried.message and retried.retry_delay:
+                await self._process(message, retries=1, pause=retried.retry_delay)
+            else:
+                await self._process(message)
 
     def _should_step_aside(self) -> bool:
         membership = self._subscription.membership
@@ -212,10 +268,15 @@ class PartitionConsumer:
             return
         _log.info("partition handed to its owner", queue=self.queue)
 
-    async def _process(self, message: AbstractIncomingMessage) -> None:
-        """Handle one delivery until it is settled, the channel is lost, or the consumer stops."""
-        redelivered = bool(message.redelivered)
-        retries = 0
+    async def _process(
+        self, message: AbstractIncomingMessage, *, retries: int = 0, pause: float = 0.0
+    ) -> None:
+        """Handle one delivery until it is settled, the channel is lost, or the consumer stops
+        (``retries`` it already had in a batch, the last asking for ``pause`` first)."""
+        redelivered = bool(message.redelivered) and not retries
+        if pause:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), pause)
         while not self._stopping.is_set():
             if _channel_of(message) is None:
                 return  # received on a channel since lost: the broker redelivers it
@@ -289,10 +350,17 @@ class RabbitSubscription:
     """One ``consume()``: a consumer (channel and worker) per partition queue of the actor."""
 
     def __init__(
-        self, actor: str, handler: Handler, *, prefetch: int, balance_interval: float | None
+        self,
+        actor: str,
+        handler: Handler,
+        *,
+        prefetch: int,
+        balance_interval: float | None,
+        batch: BatchHandler | None = None,
     ) -> None:
         self.actor = actor
         self.handler = handler
+        self.batch = batch
         self.prefetch = prefetch
         self.member = uuid.uuid4().hex[:16]
         self._balance_interval = balance_interval

@@ -33,7 +33,14 @@ from pipelinejobs.bus._envelopes import (
     partition_for,
 )
 from pipelinejobs.bus._settlement import Settlement, redelivery_delay, retry_in_place
-from pipelinejobs.bus.port import Bus, DeadLetter, Envelope, Handler, Subscription
+from pipelinejobs.bus.port import (
+    BatchHandler,
+    Bus,
+    DeadLetter,
+    Envelope,
+    Handler,
+    Subscription,
+)
 from pipelinejobs.domain.actors import ACTOR_ALIASES
 from pipelinejobs.errors import BusUnavailable
 from pipelinejobs.logs import process_logger
@@ -138,8 +145,18 @@ class _LocalDelivery:
 class LocalSubscription:
     """One ``consume()``: a worker per partition of the actor, each sequential."""
 
-    def __init__(self, actor: str, handler: Handler, partitions: Sequence[_Partition]) -> None:
+    def __init__(
+        self,
+        actor: str,
+        handler: Handler,
+        partitions: Sequence[_Partition],
+        *,
+        batch: BatchHandler | None = None,
+        prefetch: int = 1,
+    ) -> None:
         self.actor = actor
+        self._batch = batch
+        self._prefetch = prefetch
         self.stopping = False
         self._stop_requested = asyncio.Event()
         self._handler = handler
@@ -176,7 +193,16 @@ class LocalSubscription:
 
     async def _work(self, bus: LocalBus, partition: _Partition) -> None:
         failures = 0
+        singly = 0  # how many of the next items go to the single-delivery handler
         while (item := await partition.take(self)) is not None:
+            if self._batch is not None and not singly:
+                try:
+                    singly = await self._run_batch(bus, partition, item)
+                finally:
+                    partition.release(None)
+                if singly == 0:
+                    failures = 0
+                continue
             delivery = _LocalDelivery(bus, item)
             again: _Item | None = replace(item, redelivered=True)
             pause = 0.0
@@ -187,6 +213,7 @@ class LocalSubscription:
                     pause = delivery.retry_delay
                 elif delivery.settled:
                     failures, again = 0, None
+                    singly = max(singly - 1, 0)
                 else:
                     failures += 1
                     pause = redelivery_delay(failures)
@@ -196,6 +223,34 @@ class LocalSubscription:
                         await asyncio.wait_for(self._stop_requested.wait(), pause)
             finally:
                 partition.release(again)
+
+    async def _run_batch(self, bus: LocalBus, partition: _Partition, item: _Item) -> int:
+        """Group commit: ``item`` and the items waiting behind it (up to the prefetch) to the
+        batch handler; those it leaves unsettled go back to the head, in order, for the
+        single-delivery handler. Returns how many went back."""
+        assert self._batch is not None
+        items = [item]
+        while partition.pending and len(items) < self._prefetch:
+            items.append(partition.pending.popleft())
+        deliveries = [_LocalDelivery(bus, each) for each in items]
+        try:
+            await self._batch(deliveries)
+        except Exception:
+            _log.exception("batch handler raised", actor=self.actor)
+        finally:
+            done = 0
+            while done < len(deliveries) and deliveries[done].settled:
+                done += 1
+            back = items[done:]
+            pause = deliveries[done - 1].retry_delay if done else None
+            if pause is not None:  # asked to retry: in place, after its pause, then the rest
+                retried = items[done - 1]
+                back.insert(0, replace(retried, attempt=retried.attempt + 1, redelivered=False))
+            partition.pending.extendleft(reversed(back))
+        if pause is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop_requested.wait(), pause)
+        return len(back)
 
     async def _run_handler(self, delivery: _LocalDelivery) -> None:
         envelope = delivery.envelope
@@ -254,12 +309,21 @@ class LocalBus(Bus):
         for envelope in envelopes:
             self._enqueue(_Item(detached(envelope)))
 
-    async def consume(self, actor: str, handler: Handler, *, prefetch: int = 16) -> Subscription:
-        """Subscribe ``handler``; ``prefetch`` is checked but moot, nothing crosses a network."""
+    async def consume(
+        self,
+        actor: str,
+        handler: Handler,
+        *,
+        prefetch: int = 16,
+        batch: BatchHandler | None = None,
+    ) -> Subscription:
+        """Subscribe ``handler``; ``prefetch`` bounds a ``batch`` (nothing crosses a network)."""
         self._require_open()
         check_actor(actor, self.actors)
         check_prefetch(prefetch)
-        subscription = LocalSubscription(actor, handler, self._queues[actor])
+        subscription = LocalSubscription(
+            actor, handler, self._queues[actor], batch=batch, prefetch=prefetch
+        )
         subscription._start(self)
         self._subscriptions.append(subscription)
         return subscription

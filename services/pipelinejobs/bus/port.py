@@ -94,6 +94,9 @@ class Delivery(Protocol):
 
 
 Handler = Callable[[Delivery], Awaitable[None]]
+BatchHandler = Callable[[Sequence[Delivery]], Awaitable[int]]
+"""Group commit: takes deliveries of one partition, in order, settles a leading run of them
+(returns how many); the bus hands the rest to the single-delivery handler, one at a time."""
 
 
 class Subscription(Protocol):
@@ -124,8 +127,17 @@ class Bus(ABC):
         """Publish durably; return after every envelope is confirmed (see module docstring)."""
 
     @abstractmethod
-    async def consume(self, actor: str, handler: Handler, *, prefetch: int = 16) -> Subscription:
-        """Deliver the actor's messages to ``handler`` until the subscription stops."""
+    async def consume(
+        self,
+        actor: str,
+        handler: Handler,
+        *,
+        prefetch: int = 16,
+        batch: BatchHandler | None = None,
+    ) -> Subscription:
+        """Deliver the actor's messages to ``handler`` until the subscription stops. With
+        ``batch``, the deliveries already waiting in a partition (up to ``prefetch``) go to
+        ``batch`` together; those it leaves unsettled go on to ``handler``, in order."""
 
     @abstractmethod
     async def dead_letters(self, actor: str, *, limit: int = 1000) -> list[DeadLetter]:

@@ -37,7 +37,14 @@ from pipelinejobs.bus._rabbitmq_consumer import RabbitSubscription
 from pipelinejobs.bus._rabbitmq_logs import ConnectionWatch
 from pipelinejobs.bus._rabbitmq_publisher import BROKER_ERRORS, ConfirmedPublisher
 from pipelinejobs.bus._topology import DEFAULT_DELIVERY_LIMIT, QueueType, Topology
-from pipelinejobs.bus.port import Bus, DeadLetter, Envelope, Handler, Subscription
+from pipelinejobs.bus.port import (
+    BatchHandler,
+    Bus,
+    DeadLetter,
+    Envelope,
+    Handler,
+    Subscription,
+)
 from pipelinejobs.domain.actors import ACTOR_ALIASES
 from pipelinejobs.errors import BusUnavailable, Conflict, InvalidInput
 from pipelinejobs.logs import process_logger, scrub
@@ -133,12 +140,23 @@ class RabbitMQBus(Bus):
         if envelopes:
             await publisher.publish(envelopes)
 
-    async def consume(self, actor: str, handler: Handler, *, prefetch: int = 16) -> Subscription:
+    async def consume(
+        self,
+        actor: str,
+        handler: Handler,
+        *,
+        prefetch: int = 16,
+        batch: BatchHandler | None = None,
+    ) -> Subscription:
         check_actor(actor, self.actors)
         check_prefetch(prefetch)
         connection, publisher = self._require_started()
         subscription = RabbitSubscription(
-            actor, handler, prefetch=prefetch, balance_interval=self._balance_interval
+            actor,
+            handler,
+            prefetch=prefetch,
+            balance_interval=self._balance_interval,
+            batch=batch,
         )
         try:
             await subscription.open(connection, self.topology, publisher)

@@ -71,6 +71,7 @@ from pymongo import (
     AsyncMongoClient,
     ReplaceOne,
     ReturnDocument,
+    UpdateOne,
     WriteConcern,
 )
 from pymongo.asynchronous.collection import AsyncCollection
@@ -90,13 +91,17 @@ from pipelinejobs.store._documents import PRIVATE_FIELDS
 from pipelinejobs.store._mongo_errors import translated
 from pipelinejobs.store.port import (
     JSON,
+    AppendEvent,
     AppendOutcome,
     AppendResult,
     DocumentKind,
     EventRecord,
     FeedFilter,
+    RecordConsumed,
+    SettleExecution,
     Store,
     StoredDocument,
+    UnitWrite,
 )
 
 Raw = dict[str, Any]
@@ -311,6 +316,38 @@ class MongoStore(Store):
             except DuplicateKeyError:
                 return False
         return True
+
+    async def commit(self, writes: Sequence[UnitWrite]) -> None:
+        """The appends and no-change records one by one, in order (each event insert is its
+        commit point; the unit stops at the first that does not apply), then every execution
+        record of the unit in one unordered bulk write of upserts."""
+        settles = [write for write in writes if isinstance(write, SettleExecution)]
+        for settle in settles:
+            _records.check_execution({**settle.new, "id": settle.execution_id})
+            _records.check_execution_update(dict(settle.fields), settle.log_lines)
+        for write in writes:
+            if isinstance(write, AppendEvent):
+                result = await self.append_event(
+                    write.kind,
+                    write.uuid,
+                    expected_version=write.expected_version,
+                    event=write.event,
+                    changes=write.changes,
+                    message_id=write.message_id,
+                    sender=write.sender,
+                )
+                if result.outcome is not AppendOutcome.APPLIED:
+                    raise VersionConflict(
+                        f"message {write.message_id!r} was applied to "
+                        f"{_documents.noun(write.kind)} {write.uuid} meanwhile"
+                    )
+            elif isinstance(write, RecordConsumed):
+                await self.record_consumed(write.kind, write.uuid, write.message_id)
+        if settles:
+            with translated():
+                await self._collection("executions").bulk_write(
+                    [_settled(settle) for settle in settles], ordered=False
+                )
 
     async def get_document(
         self, kind: DocumentKind, uuid: str, *, message_ids: Iterable[str] = ()
@@ -845,3 +882,20 @@ def _only_duplicates(error: BulkWriteError) -> bool:
 
 def _stored_or_none(raw: Mapping[str, Any] | None) -> StoredDocument | None:
     return None if raw is None else _stored(raw)
+
+
+def _settled(settle: SettleExecution) -> UpdateOne:
+    """An upsert: ``fields`` set and the log lines pushed on the stored execution, or on a new
+    one made of ``new``."""
+    fields = dict(settle.fields)
+    fresh = {
+        name: value
+        for name, value in {**settle.new, "id": settle.execution_id}.items()
+        if name not in fields and name not in ("_id", "logs")
+    }
+    update: Raw = {"$push": {"logs": {"$each": list(settle.log_lines)}}}
+    if fields:
+        update["$set"] = fields
+    if fresh:
+        update["$setOnInsert"] = fresh
+    return UpdateOne({"_id": settle.execution_id}, update, upsert=True)

@@ -111,6 +111,44 @@ class FeedFilter:
     state: str | None = None
 
 
+@dataclass(frozen=True)
+class AppendEvent:
+    """A unit's append: what :meth:`EventLog.append_event` takes, to be applied in a unit."""
+
+    kind: DocumentKind
+    uuid: str
+    expected_version: int
+    event: JSON
+    changes: Mapping[str, Any]
+    message_id: str
+    sender: str | None = None
+
+
+@dataclass(frozen=True)
+class RecordConsumed:
+    """A unit's no-change record: what :meth:`EventLog.record_consumed` takes."""
+
+    kind: DocumentKind
+    uuid: str
+    message_id: str
+
+
+@dataclass(frozen=True)
+class SettleExecution:
+    """A unit's execution record: ``fields`` set on the stored execution and ``log_lines``
+    appended to it; when there is none (a message an actor or a client published straight to
+    the bus), ``new`` with ``fields`` is inserted instead."""
+
+    execution_id: str
+    fields: Mapping[str, Any]
+    new: Mapping[str, Any]
+    log_lines: tuple[str, ...] = ()
+
+
+UnitWrite = AppendEvent | RecordConsumed | SettleExecution
+"""One write of a unit of work (see :meth:`UnitsOfWork.commit`)."""
+
+
 class Lifecycle(Protocol):
     """Connecting, creating (or upgrading) the schema, readiness."""
 
@@ -357,5 +395,22 @@ class Nonces(Protocol):
         """
 
 
-class Store(Lifecycle, EventLog, CatalogAndFiles, Executions, Nonces, Protocol):
+class UnitsOfWork(Protocol):
+    """Group commit: the writes of many messages applied in one call."""
+
+    @abstractmethod
+    async def commit(self, writes: Sequence[UnitWrite]) -> None:
+        """Apply ``writes`` in order, each with the checks of its single-write method, as one
+        unit: every append must apply (``VersionConflict`` when its expected version no
+        longer holds or its message was consumed meanwhile: the unit's decisions were made on
+        stale state). The caller made each decision on state read before, so it re-runs the
+        unit's messages one at a time after any error.
+
+        On SQLite the unit is one transaction: all or nothing. On MongoDB each write is its
+        own commit point, in order, and the unit stops at the first that fails: the writes
+        before it are durable, and their messages are recognized as consumed when re-run.
+        """
+
+
+class Store(Lifecycle, EventLog, CatalogAndFiles, Executions, Nonces, UnitsOfWork, Protocol):
     """Every role at once: what the system wires. Code that needs one role takes that role."""

@@ -41,18 +41,28 @@ from functools import partial
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar, cast
 
-from pipelinejobs.errors import Conflict, InvalidInput, NotFound, StoreUnavailable
+from pipelinejobs.errors import (
+    Conflict,
+    InvalidInput,
+    NotFound,
+    StoreUnavailable,
+    VersionConflict,
+)
 from pipelinejobs.store import _documents, _nonces, _records
 from pipelinejobs.store._sqlite_schema import DOCUMENT_COLUMNS, upgrade
 from pipelinejobs.store.port import (
     JSON,
+    AppendEvent,
     AppendOutcome,
     AppendResult,
     DocumentKind,
     EventRecord,
     FeedFilter,
+    RecordConsumed,
+    SettleExecution,
     Store,
     StoredDocument,
+    UnitWrite,
 )
 
 MEMORY = ":memory:"
@@ -259,17 +269,38 @@ class SQLiteStore(Store):
 
     async def record_consumed(self, kind: DocumentKind, uuid: str, message_id: str) -> bool:
         _documents.check_kind(kind)
+        return await self._write(_record_consumed, kind, uuid, message_id)
 
-        def record(db: sqlite3.Connection) -> bool:
-            if _consumed_of(db, kind, uuid, [message_id]):
-                return False
-            db.execute(
-                "INSERT INTO consumed (kind, uuid, message_id) VALUES (?, ?, ?)",
-                (kind, uuid, message_id),
-            )
-            return True
+    async def commit(self, writes: Sequence[UnitWrite]) -> None:
+        """One transaction (a savepoint of the group commit): all of ``writes`` or none."""
+        prepared = [_prepared(write) for write in writes]
+        if prepared:
+            await self._write(self._commit, prepared)
 
-        return await self._write(record)
+    def _commit(self, db: sqlite3.Connection, writes: Sequence[_Prepared]) -> None:
+        for write in writes:
+            if isinstance(write, _PreparedAppend):
+                append = write.append
+                result = self._append(
+                    db,
+                    append.kind,
+                    append.uuid,
+                    append.expected_version,
+                    write.event,
+                    write.event_text,
+                    append.changes,
+                    append.message_id,
+                    append.sender,
+                )
+                if result.outcome is not AppendOutcome.APPLIED:
+                    raise VersionConflict(
+                        f"message {append.message_id!r} was applied to "
+                        f"{_documents.noun(append.kind)} {append.uuid} meanwhile"
+                    )
+            elif isinstance(write, RecordConsumed):
+                _record_consumed(db, write.kind, write.uuid, write.message_id)
+            else:
+                _settle_execution(db, write)
 
     async def get_document(
         self, kind: DocumentKind, uuid: str, *, message_ids: Iterable[str] = ()
@@ -841,6 +872,62 @@ def _fetch_body(db: sqlite3.Connection, sql: str, params: tuple[Any, ...]) -> JS
         return None
     body: JSON = json.loads(row[0])
     return body
+
+
+@dataclass(frozen=True)
+class _PreparedAppend:
+    """An append of a unit, checked and serialized on the caller's thread."""
+
+    append: AppendEvent
+    event: JSON
+    event_text: str
+
+
+_Prepared = _PreparedAppend | RecordConsumed | SettleExecution
+
+
+def _prepared(write: UnitWrite) -> _Prepared:
+    """``write`` checked as its single-write method checks it; an append also serialized."""
+    if isinstance(write, AppendEvent):
+        _documents.check_kind(write.kind)
+        _documents.check_changes(write.kind, write.changes)
+        event = _documents.check_event(write.kind, write.uuid, write.event)
+        what = f"{_documents.noun(write.kind)} {write.uuid}"
+        text = _dumps(event, what)
+        _dumps(dict(write.changes), what)
+        return _PreparedAppend(write, event, text)
+    if isinstance(write, RecordConsumed):
+        _documents.check_kind(write.kind)
+        return write
+    _records.check_execution({**write.new, "id": write.execution_id})
+    _records.check_execution_update(dict(write.fields), write.log_lines)
+    return write
+
+
+def _record_consumed(
+    db: sqlite3.Connection, kind: DocumentKind, uuid: str, message_id: str
+) -> bool:
+    if _consumed_of(db, kind, uuid, [message_id]):
+        return False
+    db.execute(
+        "INSERT INTO consumed (kind, uuid, message_id) VALUES (?, ?, ?)",
+        (kind, uuid, message_id),
+    )
+    return True
+
+
+def _settle_execution(db: sqlite3.Connection, settle: SettleExecution) -> None:
+    """The stored execution with ``fields`` set, or ``new`` with them when there is none."""
+    execution_id = settle.execution_id
+    stored = _fetch_body(db, "SELECT body FROM executions WHERE id = ?", (execution_id,))
+    body = {**(settle.new if stored is None else stored), **settle.fields}
+    body.pop("logs", None)
+    text = _dumps(body, f"execution {execution_id}")
+    if stored is None:
+        db.execute("INSERT INTO executions (id, body) VALUES (?, ?)", (execution_id, text))
+    else:
+        db.execute("UPDATE executions SET body = ? WHERE id = ?", (text, execution_id))
+    _append_log(db, execution_id, settle.log_lines)
 
 
 def _append_log(db: sqlite3.Connection, execution_id: str, lines: Sequence[str]) -> None:
