@@ -6,6 +6,7 @@ and how an append is decided from the stored document, lives here once.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -39,12 +40,18 @@ def check_kind(kind: str) -> DocumentKind:
 
 def check_field_name(name: object, what: str) -> str:
     """A top-level field name: letters, digits and underscores, none of the store's own."""
-    if not isinstance(name, str) or not _FIELD.fullmatch(name) or name in PRIVATE_FIELDS:
+    if not isinstance(name, str) or not _is_field_name(name):
         raise InvalidInput(
             f"{what} {name!r} is not a field name; accepted: letters, digits and underscores, "
             f"not starting with a digit, except the store's own {', '.join(sorted(PRIVATE_FIELDS))}"
         )
     return name
+
+
+@functools.lru_cache(maxsize=4096)
+def _is_field_name(name: str) -> bool:
+    """Cached: the same few names are checked on every write."""
+    return _FIELD.fullmatch(name) is not None and name not in PRIVATE_FIELDS
 
 
 def check_new_document(kind: DocumentKind, body: Mapping[str, Any]) -> str:

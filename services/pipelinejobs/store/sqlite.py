@@ -36,7 +36,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar, cast
@@ -93,6 +93,8 @@ class SQLiteStore(Store):
         self.fault_injector: Callable[[str], None] | None = None
         """For crash tests: called with each crash point an event-log write reaches."""
         self._db: sqlite3.Connection | None = None
+        self._reader: sqlite3.Connection | None = None
+        """The event loop's own connection, for point reads (:meth:`_lookup`)."""
         self._executor: ThreadPoolExecutor | None = None
         self._pending: deque[_Write] = deque()
         self._flush_scheduled = False
@@ -126,6 +128,11 @@ class SQLiteStore(Store):
             db.close()
             raise
         self._db = db
+        if isinstance(self.path, Path):
+            reader = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False)
+            reader.execute("PRAGMA query_only=1")
+            reader.execute("PRAGMA busy_timeout=0")
+            self._reader = reader
 
     async def close(self) -> None:
         executor = self._executor
@@ -137,8 +144,10 @@ class SQLiteStore(Store):
 
     def _close_db(self) -> None:
         db, self._db = self._db, None
-        if db is not None:
-            db.close()
+        reader, self._reader = self._reader, None
+        for connection in (reader, db):
+            if connection is not None:
+                connection.close()
 
     async def ping(self) -> None:
         await self._read(lambda db: db.execute("SELECT 1").fetchone())
@@ -306,7 +315,7 @@ class SQLiteStore(Store):
         self, kind: DocumentKind, uuid: str, *, message_ids: Iterable[str] = ()
     ) -> StoredDocument | None:
         _documents.check_kind(kind)
-        return await self._read(_load, kind, uuid, list(message_ids))
+        return await self._lookup(_load, kind, uuid, list(message_ids))
 
     async def find_documents(
         self,
@@ -354,7 +363,7 @@ class SQLiteStore(Store):
             f"SELECT {_EVENT_COLUMNS} FROM events "  # noqa: S608
             "WHERE stream = ? AND message_id = ? AND kind = ?"
         )
-        row = await self._read(lambda db: db.execute(sql, (uuid, message_id, kind)).fetchone())
+        row = await self._lookup(lambda db: db.execute(sql, (uuid, message_id, kind)).fetchone())
         return None if row is None else _event_record(row)
 
     async def read_feed(
@@ -403,7 +412,7 @@ class SQLiteStore(Store):
         return await self._write(upsert)
 
     async def get_file(self, uuid: str) -> JSON | None:
-        return await self._read(_fetch_body, "SELECT body FROM files WHERE uuid = ?", (uuid,))
+        return await self._lookup(_fetch_body, "SELECT body FROM files WHERE uuid = ?", (uuid,))
 
     async def find_files(
         self,
@@ -464,7 +473,7 @@ class SQLiteStore(Store):
         await self._write(put_all)
 
     async def get_catalog_record(self, key: str) -> JSON | None:
-        return await self._read(
+        return await self._lookup(
             _fetch_body,
             "SELECT body FROM (SELECT body, 0 AS rank FROM catalog WHERE uuid = ? "
             "UNION ALL SELECT body, 1 FROM catalog WHERE text_id = ?) ORDER BY rank LIMIT 1",
@@ -558,16 +567,17 @@ class SQLiteStore(Store):
 
     async def get_execution(self, execution_id: str) -> JSON | None:
         def get(db: sqlite3.Connection) -> JSON | None:
-            body = _fetch_body(db, "SELECT body FROM executions WHERE id = ?", (execution_id,))
-            if body is None:
-                return None
-            rows = db.execute(
-                "SELECT line FROM execution_logs WHERE execution_id = ? ORDER BY line_no",
-                (execution_id,),
-            ).fetchall()
+            with _snapshot(db):
+                body = _fetch_body(db, "SELECT body FROM executions WHERE id = ?", (execution_id,))
+                if body is None:
+                    return None
+                rows = db.execute(
+                    "SELECT line FROM execution_logs WHERE execution_id = ? ORDER BY line_no",
+                    (execution_id,),
+                ).fetchall()
             return {**body, "logs": [str(row[0]) for row in rows]}
 
-        return await self._read(get)
+        return await self._lookup(get)
 
     async def find_executions(
         self,
@@ -603,7 +613,7 @@ class SQLiteStore(Store):
         await self._write(save)
 
     async def get_nonce(self, nonce_id: str) -> JSON | None:
-        return await self._read(_fetch_body, "SELECT body FROM nonces WHERE id = ?", (nonce_id,))
+        return await self._lookup(_fetch_body, "SELECT body FROM nonces WHERE id = ?", (nonce_id,))
 
     async def list_nonces(self, actor: str) -> list[JSON]:
         sql = "SELECT body FROM nonces WHERE actor = ? ORDER BY create_time, id"
@@ -669,6 +679,28 @@ class SQLiteStore(Store):
     async def _read(self, function: Callable[..., T], *args: Any) -> T:
         """One read, alone on the connection: ``function(db, *args)``."""
         return await self._call(lambda: function(self._connection(), *args))
+
+    async def _lookup(self, function: Callable[..., T], *args: Any) -> T:
+        """A point read (a few rows by key): ``function(db, *args)`` right here, on the event
+        loop's own connection (a function of several statements takes a :func:`_snapshot`).
+
+        Why not on the store's thread: there a read waits behind every queued write and the
+        commit's fsync, and pays a thread hop (~35 us); a WAL reader needs neither, and the
+        lookup itself takes ~10 us. A reader that finds the file busy (a checkpoint or recovery
+        by another process) does not wait here, blocking the loop: it goes to the thread.
+        Not for scans, which would block the loop for as long as they take.
+        """
+        reader = self._reader
+        if reader is None:  # not started, or ":memory:" (a second connection is another db)
+            return await self._read(function, *args)
+        try:
+            return _translated_call(function, reader, *args)
+        except StoreUnavailable as error:
+            if not isinstance(error.__cause__, sqlite3.OperationalError):
+                raise
+        if reader.in_transaction:
+            reader.execute("ROLLBACK")
+        return await self._read(function, *args)
 
     async def _write(self, function: Callable[..., T], *args: Any) -> T:
         """``function(db, *args)`` in a transaction: queued, and committed together with the
@@ -821,16 +853,46 @@ def _where(filters: Mapping[str, str]) -> tuple[str, tuple[str, ...]]:
     return (" WHERE " + " AND ".join(clauses) if clauses else ""), tuple(params)
 
 
+@contextmanager
+def _snapshot(db: sqlite3.Connection) -> Iterator[None]:
+    """The statements inside read one state of the database (a read transaction), unless the
+    connection is already inside a transaction (a write's), which is one state already."""
+    if db.in_transaction:
+        yield
+        return
+    db.execute("BEGIN")
+    try:
+        yield
+    finally:
+        db.execute("COMMIT")
+
+
+_CONSUMED = (
+    "EXISTS (SELECT 1 FROM events WHERE stream = :uuid AND message_id = :id AND kind = :kind) "
+    "OR EXISTS (SELECT 1 FROM consumed WHERE kind = :kind AND uuid = :uuid AND message_id = :id)"
+)
+"""Whether the stream consumed message ``:id``: an event of it, or a no-change record."""
+
+
 def _load(
     db: sqlite3.Connection, kind: DocumentKind, uuid: str, message_ids: Sequence[str]
 ) -> StoredDocument | None:
+    """The projection and which of ``message_ids`` its stream consumed, as of one state; the
+    usual read (one message id) is one statement."""
+    asked = list(dict.fromkeys(message_ids))
+    if len(asked) > 1:
+        with _snapshot(db):
+            found = _load(db, kind, uuid, [])
+            consumed = _consumed_of(db, kind, uuid, asked)
+        return None if found is None else replace(found, message_ids=consumed)
     row = db.execute(
-        f"SELECT version, body FROM {kind} WHERE uuid = ?",  # noqa: S608
-        (uuid,),
+        f"SELECT version, body, {_CONSUMED if asked else '0'} FROM {kind} "  # noqa: S608
+        "WHERE uuid = :uuid",
+        {"uuid": uuid, "kind": kind, "id": asked[0] if asked else None},
     ).fetchone()
     if row is None:
         return None
-    consumed = _consumed_of(db, kind, uuid, message_ids)
+    consumed = frozenset(asked) if row[2] else frozenset()
     return StoredDocument(uuid, int(row[0]), json.loads(row[1]), consumed)
 
 
@@ -841,12 +903,10 @@ def _consumed_of(
     found: set[str] = set()
     for message_id in dict.fromkeys(message_ids):
         row = db.execute(
-            "SELECT 1 FROM events WHERE stream = ? AND message_id = ? AND kind = ? "
-            "UNION ALL SELECT 1 FROM consumed WHERE kind = ? AND uuid = ? AND message_id = ? "
-            "LIMIT 1",
-            (uuid, message_id, kind, kind, uuid, message_id),
+            f"SELECT {_CONSUMED}",
+            {"uuid": uuid, "kind": kind, "id": message_id},
         ).fetchone()
-        if row is not None:
+        if row[0]:
             found.add(message_id)
     return frozenset(found)
 
