@@ -171,7 +171,11 @@ async def test_permanent_error_ends_in_error_and_dead_letter(make_system, bus_ba
     execution = await system.wait(eid)
     assert execution["status"] == "ERROR"
     assert "field 'name' is required" in execution["error"]
-    dead = await system.bus.dead_letters("refuser")
+    # The outcome is recorded first, then the message is dead-lettered: wait for the second.
+    for _ in range(100):
+        if dead := await system.bus.dead_letters("refuser"):
+            break
+        await asyncio.sleep(0.02)
     assert len(dead) == 1
     assert "field 'name' is required" in dead[0].reason
     assert json.loads(dead[0].envelope.body) == {"uuid": JOB}
