@@ -88,8 +88,6 @@ class SQLiteStore(Store):
             raise InvalidInput(f"busy_timeout: {busy_timeout!r}; expected seconds > 0")
         self.path = path if str(path) == MEMORY else Path(path)
         self.busy_timeout = busy_timeout
-        self._busy_ms = _milliseconds(busy_timeout)
-        """The busy timeout the connection has now (lowered for writes that queued)."""
         self.fault_injector: Callable[[str], None] | None = None
         """For crash tests: called with each crash point an event-log write reaches."""
         self._db: sqlite3.Connection | None = None
@@ -122,8 +120,9 @@ class SQLiteStore(Store):
         try:
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=FULL")
-            db.execute(f"PRAGMA busy_timeout={self._busy_ms}")
+            db.execute(f"PRAGMA busy_timeout={_milliseconds(self.busy_timeout)}")
             upgrade(db)
+            db.execute("PRAGMA busy_timeout=0")  # from now on the store waits itself (_polled)
         except BaseException:
             db.close()
             raise
@@ -678,7 +677,10 @@ class SQLiteStore(Store):
 
     async def _read(self, function: Callable[..., T], *args: Any) -> T:
         """One read, alone on the connection: ``function(db, *args)``."""
-        return await self._call(lambda: function(self._connection(), *args))
+        queued = time.monotonic()
+        return await self._call(
+            lambda: self._polled(queued, lambda: function(self._connection(), *args))
+        )
 
     async def _lookup(self, function: Callable[..., T], *args: Any) -> T:
         """A point read (a few rows by key): ``function(db, *args)`` right here, on the event
@@ -724,20 +726,27 @@ class SQLiteStore(Store):
                 raise
         return cast(T, await future)
 
-    def _bound_wait(self, db: sqlite3.Connection, queued: float) -> None:
-        """On the store's thread: the busy timeout set to what is left of the oldest write's
-        ``busy_timeout``, so a write queued behind others waiting for a locked file does not
-        wait for them and then as long again; none left: it fails now."""
-        left = self.busy_timeout - (time.monotonic() - queued)
-        if left <= 0:
-            raise StoreUnavailable(
-                f"{self!r} is locked: no write went through within {self.busy_timeout:g} s "
-                "(another process holds the database file); try again later"
-            )
-        wanted = _milliseconds(left)
-        if wanted < self._busy_ms - 50 or wanted > self._busy_ms:
-            db.execute(f"PRAGMA busy_timeout={wanted}")
-            self._busy_ms = wanted
+    def _polled(self, queued: float, action: Callable[[], T]) -> T:
+        """On the store's thread: ``action()``, tried again every :data:`LOCK_POLL` seconds
+        while another process holds the file (SQLite says busy), until ``busy_timeout`` has
+        passed since ``queued``; then ``StoreUnavailable``.
+
+        Why not SQLite's own busy handler: it sleeps 1, 2, 5, 10, 15... ms between tries, and
+        between two processes each committing a few hundred times a second those sleeps were
+        most of the wait (a second consumer process on the file slowed the first one down).
+        """
+        while True:
+            try:
+                return action()
+            except sqlite3.OperationalError as error:
+                if not _busy(error):
+                    raise
+            if time.monotonic() - queued >= self.busy_timeout:
+                raise StoreUnavailable(
+                    f"{self!r} is locked: no write went through within {self.busy_timeout:g} s "
+                    "(another process holds the database file); try again later"
+                )
+            time.sleep(LOCK_POLL)
 
     def _flush(self) -> None:
         """On the store's thread: apply every queued write in one transaction, then settle
@@ -749,8 +758,8 @@ class SQLiteStore(Store):
             outcomes: list[tuple[bool, Any]] = []
             try:
                 db = self._connection()
-                self._bound_wait(db, min(write.queued for write in group))
-                db.execute("BEGIN IMMEDIATE")
+                queued = min(write.queued for write in group)
+                self._polled(queued, partial(db.execute, "BEGIN IMMEDIATE"))
                 try:
                     for write in group:
                         outcomes.append(_in_savepoint(db, write))
@@ -782,6 +791,14 @@ def _milliseconds(seconds: float) -> int:
 
 GROUP_MAX = 256
 """Most writes committed in one transaction."""
+LOCK_POLL = 0.0002
+"""Seconds between two tries for the write lock another process holds."""
+
+
+def _busy(error: sqlite3.OperationalError) -> bool:
+    """Whether SQLite refused because another connection holds a lock (try again later)."""
+    code = getattr(error, "sqlite_errorcode", 0) & 0xFF  # the primary code of an extended one
+    return code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
 
 
 def _in_savepoint(db: sqlite3.Connection, write: _Write) -> tuple[bool, Any]:
