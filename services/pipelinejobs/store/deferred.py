@@ -50,6 +50,8 @@ class DeferredWrites:
         """Each stream with held appends: its projection after them."""
         self._consumed: dict[_Stream, set[str]] = {}
         """The message ids the held writes record as consumed, per stream."""
+        self._failed: BaseException | None = None
+        """Why a commit failed: every later commit fails with it (see :meth:`commit`)."""
 
     @property
     def held(self) -> int:
@@ -57,13 +59,25 @@ class DeferredWrites:
         return len(self._writes)
 
     async def commit(self) -> None:
-        """Write everything held, as one unit; held nothing afterwards, whatever the outcome
-        (after a failure the caller decides again on fresh state)."""
+        """Write everything held, as one unit.
+
+        A failed commit fails every later one too, with the same error: the writes it dropped
+        were decisions of earlier messages of the batch, which must not be acked as applied
+        because a later message's operation committed the rest (the runtime then applies
+        each message of the batch again on its own).
+        """
+        if self._failed is not None:
+            raise self._failed
         writes, self._writes = self._writes, []
         self._projections.clear()
         self._consumed.clear()
-        if writes:
+        if not writes:
+            return
+        try:
             await self._store.commit(writes)
+        except BaseException as error:
+            self._failed = error
+            raise
 
     def settle_execution(self, settle: SettleExecution) -> None:
         """Hold the final record of an execution (written with the unit)."""
