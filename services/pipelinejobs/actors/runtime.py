@@ -169,7 +169,7 @@ class Runtime:
                 await each.delivery.dead_letter(each.refusal)
         if retry is None:
             return len(decided)
-        await self._retry(retry.delivery, retry.execution_id, retry.log, retry.reason)
+        await retry.delivery.retry_later(retry.delay, retry.reason)
         return len(decided) + 1
 
     async def _decide(
@@ -193,12 +193,12 @@ class Runtime:
         except PermanentError as exc:
             reason = str(exc)
         except TransientError as exc:
-            return _Retry(delivery, execution_id, log, str(exc))
+            return self._retry_in(unit, delivery, log, str(exc), _running(started), new)
         except Exception as exc:
             self._log.exception("handler crashed", alias=actor.alias, execution_id=execution_id)
             reason = f"internal error: {type(exc).__name__}: {exc}"
             if delivery.attempt < self.settings.retry_max_attempts:
-                return _Retry(delivery, execution_id, log, reason)
+                return self._retry_in(unit, delivery, log, reason, _running(started), new)
             reason = f"{reason} (gave up after {delivery.attempt} attempts)"
         else:
             finished = _completed(result)
@@ -211,6 +211,21 @@ class Runtime:
             SettleExecution(execution_id, started | _failed(reason), new, tuple(log.take()))
         )
         return _Decided(delivery, [], reason)
+
+    def _retry_in(
+        self,
+        unit: DeferredWrites,
+        delivery: Delivery,
+        log: ExecutionLog,
+        reason: str,
+        fields: Mapping[str, Any],
+        new: Mapping[str, Any],
+    ) -> _Retry:
+        """A delivery of a batch to retry in place: its execution record, still running,
+        with the failed attempt in its log, is written with the unit."""
+        delay = self._note_retry(delivery, log, reason)
+        unit.settle_execution(SettleExecution(log.execution_id, fields, new, tuple(log.take())))
+        return _Retry(delivery, delay, reason)
 
     async def _handle(
         self,
@@ -322,7 +337,13 @@ class Runtime:
     async def _retry(
         self, delivery: Delivery, execution_id: str, log: ExecutionLog, reason: str
     ) -> None:
-        delay = min(
+        delay = self._note_retry(delivery, log, reason)
+        await self.store.update_execution(execution_id, log_lines=log.take())
+        await delivery.retry_later(delay, reason)
+
+    def _note_retry(self, delivery: Delivery, log: ExecutionLog, reason: str) -> float:
+        """Log the failed attempt and when the next comes; the pause before it."""
+        delay: float = min(
             self.settings.retry_base_delay * 2 ** min(delivery.attempt - 1, 32),
             self.settings.retry_max_delay,
         )
@@ -332,8 +353,7 @@ class Runtime:
             reason=reason,
             delay=delay,
         )
-        await self.store.update_execution(execution_id, log_lines=log.take())
-        await delivery.retry_later(delay, reason)
+        return delay
 
 
 @dataclass(frozen=True)
@@ -347,11 +367,10 @@ class _Decided:
 
 @dataclass(frozen=True)
 class _Retry:
-    """A delivery of a batch to retry in place: the batch ends before it."""
+    """A delivery of a batch to retry in place after ``delay``: the batch ends with it."""
 
     delivery: Delivery
-    execution_id: str
-    log: ExecutionLog
+    delay: float
     reason: str
 
 
@@ -386,3 +405,7 @@ def _completed(result: Mapping[str, Any] | None) -> dict[str, Any]:
 
 def _failed(reason: str) -> dict[str, Any]:
     return {"status": ExecutionStatus.ERROR.value, "finished": utc_now(), "error": reason}
+
+
+def _running(started: Mapping[str, Any]) -> dict[str, Any]:
+    return {**started, "status": ExecutionStatus.RUNNING.value}
