@@ -33,8 +33,9 @@ handful of round trips whatever the unit's size:
 a. One read per collection for the whole unit: the projections (``_id`` ``$in``), the events
    (each stream's next event by primary key, to find a lagging projection, and the unit's
    message ids on the (stream, message id) index) and the no-change records. Every append is
-   then decided as in (1), on those streams with the unit's earlier writes applied; one that
-   would not apply (VersionConflict, NotFound) fails the unit before anything is written.
+   then decided as in (1), on those streams with the unit's earlier writes applied. The unit
+   stops at the first that would not apply (VersionConflict, NotFound): the writes decided
+   before it are written as below, then the unit fails with that error.
 b. The unit's positions in one ``$inc`` by their number, handed out in unit order.
 c. Each run of consecutive appends: one ordered ``insert_many`` of its events, then per stream
    one update from the version before the run to the version after it (``$set`` of the
@@ -337,17 +338,18 @@ class MongoStore(Store):
     async def commit(self, writes: Sequence[UnitWrite]) -> None:
         """The unit in a few bulk operations, whatever its size (see the module docstring).
 
-        Every write is checked, and every append decided on the unit's streams as read once,
-        before anything is written: a stale decision (``VersionConflict``) or a missing
-        document (``NotFound``) writes nothing. Then, in unit order, each run of appends is one
-        ordered ``insert_many`` (the commit points, then one version-guarded update per stream)
-        and each run of no-change records one unordered ``insert_many``; a duplicate key at an
-        event stops the unit there (``VersionConflict``), the writes before it durable. The
-        execution records come last, in one unordered bulk write of upserts.
+        Every write is checked before anything is written (``InvalidInput``), and the appends
+        are decided on the unit's streams as read once, up to the first that would not apply
+        (a stale decision, ``VersionConflict``; a missing document, ``NotFound``). Then, in
+        unit order, each run of appends is one ordered ``insert_many`` (the commit points, then
+        one version-guarded update per stream) and each run of no-change records one unordered
+        ``insert_many``; a duplicate key at an event stops the unit there (``VersionConflict``).
+        Either way the writes before the failing one are durable. The execution records come
+        last, only for a unit that applied whole, in one unordered bulk write of upserts.
         """
         settles = _checked_unit(writes)
         with translated():
-            steps = _decided_unit(writes, await self._unit_streams(writes))
+            steps, refusal = _decided_unit(writes, await self._unit_streams(writes))
             appended = [raw for collection, raw in steps if collection == "events"]
             if appended:
                 last = await self._take_positions(len(appended))
@@ -360,6 +362,8 @@ class MongoStore(Store):
                     await self._insert_events(raws)
                 else:
                     await self._insert_consumed(raws)
+            if refusal is not None:
+                raise refusal
             if settles:
                 await self._collection("executions").bulk_write(
                     [_settled(settle) for settle in settles], ordered=False
@@ -1085,11 +1089,11 @@ def _checked_unit(writes: Sequence[UnitWrite]) -> list[SettleExecution]:
 
 def _decided_unit(
     writes: Sequence[UnitWrite], streams: Mapping[_Stream, _StreamView]
-) -> list[tuple[str, Raw]]:
+) -> tuple[list[tuple[str, Raw]], NotFound | VersionConflict | None]:
     """The unit's event-log writes in order, each a document for ``events`` or ``consumed``,
     decided as ``append_event`` and ``record_consumed`` decide, on ``streams`` with the unit's
-    earlier writes applied. An append that would not apply raises before anything is written;
-    a message the stream consumed already needs no record."""
+    earlier writes applied (a message the stream consumed already needs no record); up to the
+    first append that would not apply, with the error that refuses it."""
     steps: list[tuple[str, Raw]] = []
     for write in writes:
         if isinstance(write, SettleExecution):
@@ -1100,13 +1104,19 @@ def _decided_unit(
                 view.consumed.add(write.message_id)
                 steps.append(("consumed", _consumed_mark(write.kind, write.uuid, write.message_id)))
             continue
-        stored = _documents.require_document(write.kind, write.uuid, view.document)
-        seen = replace(stored, message_ids=frozenset(view.consumed & {write.message_id}))
-        decided = _documents.decide_append(
-            write.kind, seen, expected_version=write.expected_version, message_id=write.message_id
-        )
+        try:
+            stored = _documents.require_document(write.kind, write.uuid, view.document)
+            seen = replace(stored, message_ids=frozenset(view.consumed & {write.message_id}))
+            decided = _documents.decide_append(
+                write.kind,
+                seen,
+                expected_version=write.expected_version,
+                message_id=write.message_id,
+            )
+        except (NotFound, VersionConflict) as refusal:
+            return steps, refusal
         if decided is not None:
-            raise VersionConflict(
+            return steps, VersionConflict(
                 f"message {write.message_id!r} was applied to "
                 f"{_documents.noun(write.kind)} {write.uuid} meanwhile"
             )
@@ -1129,7 +1139,7 @@ def _decided_unit(
         )
         view.document = StoredDocument(write.uuid, version, body)
         view.consumed.add(write.message_id)
-    return steps
+    return steps, None
 
 
 def _projected(uuid: str, run: Sequence[Raw]) -> UpdateOne:
