@@ -394,7 +394,7 @@ class MongoStore(Store):
             (kind, uuid, message_id) for (kind, uuid), ids in asked.items() for message_id in ids
         }
         lagging: set[_Stream] = set()
-        found: set[tuple[str, str, str]] = set()
+        found: set[tuple[DocumentKind, str, str]] = set()
         query = {
             "$or": [
                 {"_id": {"$in": list(following)}},
@@ -406,7 +406,11 @@ class MongoStore(Store):
         }
         fields = {"kind": True, "stream": True, "message_id": True}
         async for raw in self._collection("events").find(query, projection=fields):
-            key = (str(raw["kind"]), str(raw["stream"]), str(raw["message_id"]))
+            key = (
+                _documents.check_kind(str(raw["kind"])),
+                str(raw["stream"]),
+                str(raw["message_id"]),
+            )
             if key in wanted:
                 found.add(key)
             if following.get(str(raw["_id"])) == key[:2]:
@@ -415,14 +419,11 @@ class MongoStore(Store):
         if marks:
             async for raw in self._collection("consumed").find({"_id": {"$in": list(marks)}}):
                 found.add(marks[str(raw["_id"])])
-        views: dict[_Stream, _StreamView] = {}
-        for stream in asked:
-            consumed = {message_id for kind, uuid, message_id in found if (kind, uuid) == stream}
-            if stream in lagging:  # a crash after an insert: the rare case, caught up alone
-                document = await self._caught_up(*stream, [])
-            else:
-                document = _stored_or_none(raws.get(stream))
-            views[stream] = _StreamView(document, consumed)
+        views = {stream: _StreamView(_stored_or_none(raws.get(stream)), set()) for stream in asked}
+        for of_kind, uuid, message_id in found:
+            views[(of_kind, uuid)].consumed.add(message_id)
+        for of_kind, uuid in lagging:  # a crash after an insert: the rare case, caught up alone
+            views[(of_kind, uuid)].document = await self._caught_up(of_kind, uuid, [])
         return views
 
     async def _insert_events(self, records: Sequence[Raw]) -> None:
@@ -1052,7 +1053,14 @@ def _event_record(raw: Mapping[str, Any]) -> EventRecord:
 
 
 def _only_duplicates(error: BulkWriteError) -> bool:
-    return all(item.get("code") == _DUPLICATE_KEY for item in error.details.get("writeErrors", []))
+    """Whether a bulk write failed on duplicate keys alone: not on another write error, nor on
+    its write concern (a write not known to be durable is no duplicate)."""
+    failed = error.details.get("writeErrors", [])
+    return (
+        bool(failed)
+        and not error.details.get("writeConcernErrors")
+        and all(item.get("code") == _DUPLICATE_KEY for item in failed)
+    )
 
 
 def _first_failed(error: BulkWriteError) -> int:

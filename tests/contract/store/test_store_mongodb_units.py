@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
-from pipelinejobs.errors import VersionConflict
+from pipelinejobs.errors import StoreUnavailable, VersionConflict
 from pipelinejobs.store.mongodb import MongoStore
 from pipelinejobs.store.port import (
     AppendEvent,
@@ -29,6 +29,8 @@ from pipelinejobs.store.port import (
     UnitWrite,
 )
 from pymongo import AsyncMongoClient
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.errors import BulkWriteError
 from store_backends import MongoBackend
 from store_samples import event, job
 
@@ -320,3 +322,31 @@ async def test_a_reader_catching_up_between_insert_and_projection_changes_nothin
     assert (listed[first.uuid].version, listed[first.uuid].body["state"]) == (3, "FINISHED")
     assert listed[first.uuid].body["step"] == 1
     assert (listed[second.uuid].version, listed[second.uuid].body["state"]) == (2, "RUNNING")
+
+
+async def test_a_write_concern_failure_is_an_outage_not_a_lost_race(
+    store: MongoStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The events reached the primary but not a majority in time: the unit fails as the store
+    being unavailable (retried), never as a duplicate (re-decided), and its messages are
+    recognized when delivered again."""
+    first, second = await created(store), await created(store)
+    writes: list[UnitWrite] = [
+        append(first, 1, "a-2", state="RUNNING"),
+        append(second, 1, "b-2", state="RUNNING"),
+        RecordConsumed("jobs", second.uuid, "b-noop"),
+    ]
+    insert_many = AsyncCollection.insert_many
+
+    async def unacknowledged(collection: AsyncCollection[Any], *args: Any, **kwargs: Any) -> Any:
+        await insert_many(collection, *args, **kwargs)
+        timeout = {"code": 64, "errmsg": "waiting for replication timed out"}
+        raise BulkWriteError({"writeErrors": [], "writeConcernErrors": [timeout]})
+
+    monkeypatch.setattr(AsyncCollection, "insert_many", unacknowledged)
+    with pytest.raises(StoreUnavailable):
+        await store.commit(writes)
+    monkeypatch.undo()
+
+    assert await one_at_a_time(store, writes[:2]) == [AppendOutcome.ALREADY_APPLIED] * 2
+    assert await store.record_consumed("jobs", second.uuid, "b-noop") is True
