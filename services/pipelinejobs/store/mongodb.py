@@ -27,12 +27,37 @@ on a standalone server too. So **the event insert is the commit point**:
 
 Each event also carries its ``changes`` (private), which is what (3) and (4) apply.
 
+Group commit (``commit``: the writes of a batch of messages) is the same protocol in bulk, a
+handful of round trips whatever the unit's size:
+
+a. One read per collection for the whole unit: the projections (``_id`` ``$in``), the events
+   (each stream's next event by primary key, to find a lagging projection, and the unit's
+   message ids on the (stream, message id) index) and the no-change records. Every append is
+   then decided as in (1), on those streams with the unit's earlier writes applied. The unit
+   stops at the first that would not apply (VersionConflict, NotFound): the writes decided
+   before it are written as below, then the unit fails with that error.
+b. The unit's positions in one ``$inc`` by their number, handed out in unit order.
+c. Each run of consecutive appends: one ordered ``insert_many`` of its events, then per stream
+   one update from the version before the run to the version after it (``$set`` of the
+   merged changes and of ``_version``, guarded by the version before: idempotent), one
+   ``bulk_write`` per projection collection. An ordered insert stops at the first duplicate
+   key: the events before it are durable (and projected), the unit stops there with
+   VersionConflict and the caller re-runs its messages one at a time, each of those events
+   recognized as its message's. Each run of no-change records: one unordered ``insert_many``
+   (a duplicate is the same record). Runs are written in unit order, so what is durable is
+   always a prefix of the unit: a message is never recorded before a message decided ahead
+   of it, and never re-decided after one decided behind it.
+d. The execution records: one unordered ``bulk_write`` of upserts.
+
+A crash between any two of these writes is the single append's case: positions taken and not
+used are gaps, inserted events are projected by the next read, nothing later was written.
+
 Ordering: positions are unique and, within a stream, increase with versions (an event's
-position is taken after its previous event was committed). Across streams they are allocation
-order, not commit order: an event may become visible shortly after one with a higher position
-(the time between taking a position and the insert). A feed reader that must not miss such an
-event re-reads a short window behind its cursor; SQLite has no such window (its positions are
-commit order).
+position is taken after its previous event was committed, or, in a unit, after its stream was
+read and in unit order). Across streams they are allocation order, not commit order: an event
+may become visible shortly after one with a higher position (the time between taking a
+position and the insert that uses it). A feed reader that must not miss such an event re-reads
+a short window behind its cursor; SQLite has no such window (its positions are commit order).
 
 Other atomic writes are one conditional single-document write each:
 
@@ -60,9 +85,12 @@ server (``PIPELINEJOBS_TEST_MONGODB_URL``) and are skipped on the stand-in.
 from __future__ import annotations
 
 import copy
+import itertools
+import operator
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import suppress
+from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
 from pymongo import (
@@ -105,6 +133,7 @@ from pipelinejobs.store.port import (
 )
 
 Raw = dict[str, Any]
+_Stream = tuple[DocumentKind, str]
 _DUPLICATE_KEY = 11000
 _NEWEST_FIRST = [("updated", DESCENDING), ("uuid", ASCENDING)]
 _REDEEM_ATTEMPTS = 3
@@ -265,22 +294,11 @@ class MongoStore(Store):
             if decided is not None:
                 return decided
             body = _documents.appended(stored.body, copy.deepcopy(dict(changes)))
-            state, pipeline = _documents.stream_facts(kind, uuid, body)
             version = expected_version + 1
-            record = {
-                "_id": _event_id(uuid, version),
-                "position": await self._next_position(),
-                "kind": kind,
-                "stream": uuid,
-                "version": version,
-                "event": entry,
-                "name": entry["name"],
-                "message_id": message_id,
-                "sender": sender,
-                "state": state,
-                "pipeline_uuid": pipeline,
-                "changes": dict(changes),
-            }
+            record = _event_document(
+                kind, uuid, version, entry, changes, body, message_id=message_id, sender=sender
+            )
+            record["position"] = await self._next_position()
             self._reached("position-allocated")
             try:
                 await self._collection("events").insert_one(record)
@@ -311,43 +329,151 @@ class MongoStore(Store):
                 return False
             try:
                 await self._collection("consumed").insert_one(
-                    {"_id": f"{kind}:{uuid}:{message_id}", "kind": kind, "stream": uuid}
+                    _consumed_mark(kind, uuid, message_id)
                 )
             except DuplicateKeyError:
                 return False
         return True
 
     async def commit(self, writes: Sequence[UnitWrite]) -> None:
-        """The appends and no-change records one by one, in order (each event insert is its
-        commit point; the unit stops at the first that does not apply), then every execution
-        record of the unit in one unordered bulk write of upserts."""
-        settles = [write for write in writes if isinstance(write, SettleExecution)]
-        for settle in settles:
-            _records.check_execution({**settle.new, "id": settle.execution_id})
-            _records.check_execution_update(dict(settle.fields), settle.log_lines)
-        for write in writes:
-            if isinstance(write, AppendEvent):
-                result = await self.append_event(
-                    write.kind,
-                    write.uuid,
-                    expected_version=write.expected_version,
-                    event=write.event,
-                    changes=write.changes,
-                    message_id=write.message_id,
-                    sender=write.sender,
-                )
-                if result.outcome is not AppendOutcome.APPLIED:
-                    raise VersionConflict(
-                        f"message {write.message_id!r} was applied to "
-                        f"{_documents.noun(write.kind)} {write.uuid} meanwhile"
-                    )
-            elif isinstance(write, RecordConsumed):
-                await self.record_consumed(write.kind, write.uuid, write.message_id)
-        if settles:
-            with translated():
+        """The unit in a few bulk operations, whatever its size (see the module docstring).
+
+        Every write is checked before anything is written (``InvalidInput``), and the appends
+        are decided on the unit's streams as read once, up to the first that would not apply
+        (a stale decision, ``VersionConflict``; a missing document, ``NotFound``). Then, in
+        unit order, each run of appends is one ordered ``insert_many`` (the commit points, then
+        one version-guarded update per stream) and each run of no-change records one unordered
+        ``insert_many``; a duplicate key at an event stops the unit there (``VersionConflict``).
+        Either way the writes before the failing one are durable. The execution records come
+        last, only for a unit that applied whole, in one unordered bulk write of upserts.
+        """
+        settles = _checked_unit(writes)
+        with translated():
+            steps, refusal = _decided_unit(writes, await self._unit_streams(writes))
+            appended = [raw for collection, raw in steps if collection == "events"]
+            if appended:
+                last = await self._take_positions(len(appended))
+                for position, raw in enumerate(appended, start=last - len(appended) + 1):
+                    raw["position"] = position
+                self._reached("position-allocated")
+            for collection, run in itertools.groupby(steps, key=operator.itemgetter(0)):
+                raws = [raw for _, raw in run]
+                if collection == "events":
+                    await self._insert_events(raws)
+                else:
+                    await self._insert_consumed(raws)
+            if refusal is not None:
+                raise refusal
+            if settles:
                 await self._collection("executions").bulk_write(
                     [_settled(settle) for settle in settles], ordered=False
                 )
+
+    async def _unit_streams(self, writes: Sequence[UnitWrite]) -> dict[_Stream, _StreamView]:
+        """Each stream the unit writes, caught up, with which of the unit's message ids it
+        consumed: one read per projection collection, one of the events (each stream's next
+        event by primary key, and the unit's message ids on the (stream, message id) index)
+        and one of the no-change records, whatever the unit's size."""
+        asked: dict[_Stream, set[str]] = {}
+        for write in writes:
+            if not isinstance(write, SettleExecution):
+                asked.setdefault((write.kind, write.uuid), set()).add(write.message_id)
+        if not asked:
+            return {}
+        raws: dict[_Stream, Raw] = {}
+        for kind in _documents.DOCUMENT_KINDS:
+            uuids = [uuid for of_kind, uuid in asked if of_kind == kind]
+            if uuids:
+                async for raw in self._collection(kind).find({"_id": {"$in": uuids}}):
+                    raws[(kind, str(raw["_id"]))] = raw
+        following = {
+            _event_id(uuid, _version_of(raws.get((kind, uuid))) + 1): (kind, uuid)
+            for kind, uuid in asked
+        }
+        wanted = {
+            (kind, uuid, message_id) for (kind, uuid), ids in asked.items() for message_id in ids
+        }
+        lagging: set[_Stream] = set()
+        found: set[tuple[DocumentKind, str, str]] = set()
+        query = {
+            "$or": [
+                {"_id": {"$in": list(following)}},
+                {
+                    "stream": {"$in": list({uuid for _, uuid in asked})},
+                    "message_id": {"$in": list({message_id for *_, message_id in wanted})},
+                },
+            ]
+        }
+        fields = {"kind": True, "stream": True, "message_id": True}
+        async for raw in self._collection("events").find(query, projection=fields):
+            key = (
+                _documents.check_kind(str(raw["kind"])),
+                str(raw["stream"]),
+                str(raw["message_id"]),
+            )
+            if key in wanted:
+                found.add(key)
+            if following.get(str(raw["_id"])) == key[:2]:
+                lagging.add(following[str(raw["_id"])])
+        marks = {_consumed_id(*key): key for key in wanted - found}
+        if marks:
+            async for raw in self._collection("consumed").find({"_id": {"$in": list(marks)}}):
+                found.add(marks[str(raw["_id"])])
+        views = {stream: _StreamView(_stored_or_none(raws.get(stream)), set()) for stream in asked}
+        for of_kind, uuid, message_id in found:
+            views[(of_kind, uuid)].consumed.add(message_id)
+        for of_kind, uuid in lagging:  # a crash after an insert: the rare case, caught up alone
+            views[(of_kind, uuid)].document = await self._caught_up(of_kind, uuid, [])
+        return views
+
+    async def _insert_events(self, records: Sequence[Raw]) -> None:
+        """A run of a unit's events in one ordered insert (each event's commit point, in order),
+        then projected. A duplicate key at index k (another writer took that version or
+        consumed that message meanwhile) leaves the events before k durable: they are projected
+        and the unit stops there."""
+        try:
+            await self._collection("events").insert_many(records, ordered=True)
+        except BulkWriteError as error:
+            await self._project_run(records[: _first_failed(error)])
+            if not _only_duplicates(error):
+                raise
+            failed = records[_first_failed(error)]
+            raise VersionConflict(
+                f"{_documents.noun(failed['kind'])} {failed['stream']} changed, or message "
+                f"{failed['message_id']!r} was applied to it, while the unit was being "
+                "committed: reload it and decide again"
+            ) from None
+        self._reached("event-written")
+        await self._project_run(records)
+        self._reached("projection-written")
+
+    async def _project_run(self, records: Sequence[Raw]) -> None:
+        """Project committed events: per stream, one update from its version before them to
+        its version after them (``$set`` of their merged changes), guarded by the version
+        before, so idempotent; one bulk write per projection collection. A stream that a
+        reader's catch-up moved meanwhile (the guard did not match) is projected event by
+        event, each guarded by its own version."""
+        runs: dict[_Stream, list[Raw]] = {}
+        for record in records:
+            runs.setdefault((record["kind"], record["stream"]), []).append(record)
+        for kind in _documents.DOCUMENT_KINDS:
+            streams = [(uuid, run) for (of_kind, uuid), run in runs.items() if of_kind == kind]
+            if not streams:
+                continue
+            updates = [_projected(uuid, run) for uuid, run in streams]
+            result = await self._collection(kind).bulk_write(updates, ordered=False)
+            if result.matched_count < len(updates):
+                for uuid, run in streams:
+                    await self._project(kind, uuid, run)
+
+    async def _insert_consumed(self, marks: Sequence[Raw]) -> None:
+        """A run of a unit's no-change records in one unordered insert; a record already there
+        (a racing redelivery) is the same record."""
+        try:
+            await self._collection("consumed").insert_many(marks, ordered=False)
+        except BulkWriteError as error:
+            if not _only_duplicates(error):
+                raise
 
     async def get_document(
         self, kind: DocumentKind, uuid: str, *, message_ids: Iterable[str] = ()
@@ -446,7 +572,7 @@ class MongoStore(Store):
             for message_id in raw.get("_messages", []):
                 with suppress(DuplicateKeyError):
                     await self._collection("consumed").insert_one(
-                        {"_id": f"{kind}:{uuid}:{message_id}", "kind": kind, "stream": uuid}
+                        _consumed_mark(kind, uuid, message_id)
                     )
             await projections.update_one(
                 {"_id": uuid},
@@ -454,9 +580,13 @@ class MongoStore(Store):
             )
 
     async def _next_position(self) -> int:
+        return await self._take_positions(1)
+
+    async def _take_positions(self, count: int) -> int:
+        """Take ``count`` consecutive positions with one ``$inc``; the last of them."""
         counter = await self._collection("counters").find_one_and_update(
             {"_id": "events"},
-            {"$inc": {"seq": 1}},
+            {"$inc": {"seq": count}},
             upsert=True,
             return_document=ReturnDocument.AFTER,
         )
@@ -468,7 +598,7 @@ class MongoStore(Store):
         """The projection after applying any event it lags behind (a crash after an insert)."""
         projections = self._collection(kind)
         raw = await projections.find_one({"_id": uuid})
-        known = 0 if raw is None else int(raw["_version"])
+        known = _version_of(raw)
         # The next event, if any, by its primary key: a lagging projection is the rare case.
         lagging: list[Raw] = []
         while True:
@@ -518,7 +648,9 @@ class MongoStore(Store):
             )
             if event is not None and event["kind"] == kind:
                 found.add(message_id)
-        marks = [f"{kind}:{uuid}:{message_id}" for message_id in wanted if message_id not in found]
+        marks = [
+            _consumed_id(kind, uuid, message_id) for message_id in wanted if message_id not in found
+        ]
         if marks:
             async for raw in self._collection("consumed").find({"_id": {"$in": marks}}):
                 found.add(str(raw["_id"]).removeprefix(f"{kind}:{uuid}:"))
@@ -862,6 +994,50 @@ def _event_id(stream: str, version: int) -> str:
     return f"{stream}:{version}"
 
 
+def _version_of(raw: Mapping[str, Any] | None) -> int:
+    """The version a stored projection is at; 0 for none."""
+    return 0 if raw is None else int(raw["_version"])
+
+
+def _event_document(
+    kind: DocumentKind,
+    uuid: str,
+    version: int,
+    event: Mapping[str, Any],
+    changes: Mapping[str, Any],
+    body: Mapping[str, Any],
+    *,
+    message_id: str,
+    sender: str | None,
+) -> Raw:
+    """The ``events`` document of an appended event (its ``position`` still to be taken),
+    with the feed's facts of ``body``, the projection after it."""
+    state, pipeline = _documents.stream_facts(kind, uuid, body)
+    return {
+        "_id": _event_id(uuid, version),
+        "kind": kind,
+        "stream": uuid,
+        "version": version,
+        "event": dict(event),
+        "name": event["name"],
+        "message_id": message_id,
+        "sender": sender,
+        "state": state,
+        "pipeline_uuid": pipeline,
+        "changes": dict(changes),
+    }
+
+
+def _consumed_id(kind: str, uuid: str, message_id: str) -> str:
+    return f"{kind}:{uuid}:{message_id}"
+
+
+def _consumed_mark(kind: DocumentKind, uuid: str, message_id: str) -> Raw:
+    """The ``consumed`` document recording that a stream consumed a message that changed
+    nothing."""
+    return {"_id": _consumed_id(kind, uuid, message_id), "kind": kind, "stream": uuid}
+
+
 def _event_record(raw: Mapping[str, Any]) -> EventRecord:
     return EventRecord(
         position=int(raw["position"]),
@@ -877,7 +1053,113 @@ def _event_record(raw: Mapping[str, Any]) -> EventRecord:
 
 
 def _only_duplicates(error: BulkWriteError) -> bool:
-    return all(item.get("code") == _DUPLICATE_KEY for item in error.details.get("writeErrors", []))
+    """Whether a bulk write failed on duplicate keys alone: not on another write error, nor on
+    its write concern (a write not known to be durable is no duplicate)."""
+    failed = error.details.get("writeErrors", [])
+    return (
+        bool(failed)
+        and not error.details.get("writeConcernErrors")
+        and all(item.get("code") == _DUPLICATE_KEY for item in failed)
+    )
+
+
+def _first_failed(error: BulkWriteError) -> int:
+    """The index of the write an ordered bulk write stopped at: the writes before it are done."""
+    failed = [int(item["index"]) for item in error.details.get("writeErrors", [])]
+    return min(failed, default=int(error.details.get("nInserted", 0)))
+
+
+@dataclass
+class _StreamView:
+    """A stream as a unit being decided sees it: its projection after the unit's appends so
+    far, and which of the unit's message ids it consumed (stored, or earlier in the unit)."""
+
+    document: StoredDocument | None
+    consumed: set[str]
+
+
+def _checked_unit(writes: Sequence[UnitWrite]) -> list[SettleExecution]:
+    """Check every write of a unit as its single-write method would, before any is written;
+    the unit's execution records."""
+    settles: list[SettleExecution] = []
+    for write in writes:
+        if isinstance(write, SettleExecution):
+            _records.check_execution({**write.new, "id": write.execution_id})
+            _records.check_execution_update(dict(write.fields), write.log_lines)
+            settles.append(write)
+            continue
+        _documents.check_kind(write.kind)
+        if isinstance(write, AppendEvent):
+            _documents.check_changes(write.kind, write.changes)
+            _documents.check_event(write.kind, write.uuid, write.event)
+    return settles
+
+
+def _decided_unit(
+    writes: Sequence[UnitWrite], streams: Mapping[_Stream, _StreamView]
+) -> tuple[list[tuple[str, Raw]], NotFound | VersionConflict | None]:
+    """The unit's event-log writes in order, each a document for ``events`` or ``consumed``,
+    decided as ``append_event`` and ``record_consumed`` decide, on ``streams`` with the unit's
+    earlier writes applied (a message the stream consumed already needs no record); up to the
+    first append that would not apply, with the error that refuses it."""
+    steps: list[tuple[str, Raw]] = []
+    for write in writes:
+        if isinstance(write, SettleExecution):
+            continue
+        view = streams[(write.kind, write.uuid)]
+        if isinstance(write, RecordConsumed):
+            if write.message_id not in view.consumed:
+                view.consumed.add(write.message_id)
+                steps.append(("consumed", _consumed_mark(write.kind, write.uuid, write.message_id)))
+            continue
+        try:
+            stored = _documents.require_document(write.kind, write.uuid, view.document)
+            seen = replace(stored, message_ids=frozenset(view.consumed & {write.message_id}))
+            decided = _documents.decide_append(
+                write.kind,
+                seen,
+                expected_version=write.expected_version,
+                message_id=write.message_id,
+            )
+        except (NotFound, VersionConflict) as refusal:
+            return steps, refusal
+        if decided is not None:
+            return steps, VersionConflict(
+                f"message {write.message_id!r} was applied to "
+                f"{_documents.noun(write.kind)} {write.uuid} meanwhile"
+            )
+        version = write.expected_version + 1
+        body = _documents.appended(stored.body, write.changes)
+        steps.append(
+            (
+                "events",
+                _event_document(
+                    write.kind,
+                    write.uuid,
+                    version,
+                    write.event,
+                    write.changes,
+                    body,
+                    message_id=write.message_id,
+                    sender=write.sender,
+                ),
+            )
+        )
+        view.document = StoredDocument(write.uuid, version, body)
+        view.consumed.add(write.message_id)
+    return steps, None
+
+
+def _projected(uuid: str, run: Sequence[Raw]) -> UpdateOne:
+    """One stream's committed events as one update of its projection: their changes merged in
+    order (each sets top-level fields), guarded by the version before the first of them."""
+    changes: Raw = {}
+    for record in run:
+        changes.update(record["changes"])
+    return UpdateOne(
+        {"_id": uuid, "_version": int(run[0]["version"]) - 1},
+        {"$set": {**changes, "_version": int(run[-1]["version"])}},
+    )
 
 
 def _stored_or_none(raw: Mapping[str, Any] | None) -> StoredDocument | None:
