@@ -88,14 +88,14 @@ class DeferredWrites:
     ) -> StoredDocument | None:
         asked = list(message_ids)
         stored = await self._store.get_document(kind, uuid, message_ids=asked)
-        held = self._projections.get((kind, uuid))
-        if held is None or stored is None:
-            return stored
+        if stored is None:
+            return None
+        current = self._projections.get((kind, uuid), stored)
         consumed = self._consumed.get((kind, uuid), set())
         return StoredDocument(
             uuid,
-            held.version,
-            held.body,
+            current.version,
+            current.body,
             stored.message_ids | {message_id for message_id in asked if message_id in consumed},
         )
 
@@ -115,13 +115,9 @@ class DeferredWrites:
         _documents.check_changes(kind, changes)
         entry = _documents.check_event(kind, uuid, event)
         stream = (kind, uuid)
-        current = self._projections.get(stream)
-        if current is None:
-            current = _documents.require_document(
-                kind, uuid, await self._store.get_document(kind, uuid, message_ids=[message_id])
-            )
-        elif message_id in self._consumed.get(stream, set()):
-            current = StoredDocument(uuid, current.version, current.body, frozenset({message_id}))
+        current = _documents.require_document(
+            kind, uuid, await self.get_document(kind, uuid, message_ids=[message_id])
+        )
         decided = _documents.decide_append(
             kind, current, expected_version=expected_version, message_id=message_id
         )
