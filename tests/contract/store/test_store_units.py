@@ -515,3 +515,62 @@ async def test_a_unit_decided_on_stale_state_fails_its_commit(store: Store) -> N
         "b-other-writer",
         "b-2",
     ]
+
+
+async def test_a_failed_commit_for_another_operation_fails_the_units_own_commit(
+    store: Store,
+) -> None:
+    """The decisions that commit carried are lost: nothing the unit holds or is asked to do
+    afterwards may be written (it would be applied before them when their messages are
+    applied again), and its own commit reports the loss."""
+    raced = await created_job(store, "a-1")
+    later = await created_job(store, "b-1")
+    unit = DeferredWrites(store)
+    await unit.append_event(
+        "jobs",
+        raced.uuid,
+        expected_version=1,
+        event=event("run"),
+        changes={"state": "RUNNING"},
+        message_id="a-2",
+    )
+    await store.append_event(
+        "jobs",
+        raced.uuid,
+        expected_version=1,
+        event=event("update"),
+        changes={},
+        message_id="a-other-writer",
+    )
+
+    with pytest.raises(VersionConflict):
+        await unit.read_events("jobs", raced.uuid)
+    await unit.append_event(
+        "jobs",
+        later.uuid,
+        expected_version=1,
+        event=event("run"),
+        changes={"state": "RUNNING"},
+        message_id="b-2",
+    )
+    with pytest.raises(VersionConflict):
+        await unit.save_execution(execution("exec-1"))
+    with pytest.raises(VersionConflict):
+        await unit.commit()
+
+    assert [r.message_id for r in await store.read_events("jobs", raced.uuid)] == [
+        "a-1",
+        "a-other-writer",
+    ]
+    assert (await stored(store, later.uuid, "b-2")).version == 1
+    assert await store.get_execution("exec-1") is None
+    await unit.append_event(
+        "jobs",
+        later.uuid,
+        expected_version=1,
+        event=event("run"),
+        changes={"state": "RUNNING"},
+        message_id="b-2",
+    )
+    await unit.commit()  # reported once: the unit goes on afresh
+    assert (await stored(store, later.uuid, "b-2")).version == 2
