@@ -18,6 +18,8 @@ import pytest
 from pipelinejobs.actors.base import ActorContext, Message
 from pipelinejobs.application.ledger import history as stored_history
 from pipelinejobs.application.ledger import record_job_event
+from pipelinejobs.bus.port import Envelope
+from pipelinejobs.domain.executions import execution_id_for
 from pipelinejobs.errors import InvalidInput, StoreUnavailable
 from pipelinejobs.store.port import AppendEvent, UnitWrite
 from pipelinejobs.store.sqlite import SQLiteStore
@@ -31,14 +33,21 @@ MESSAGES = 8
 class Updater:
     """Records one ``update`` event per message; refuses the messages marked ``poison``; reads
     the job's history through the store first for the messages marked ``reads`` (an operation
-    a batch does not hold, as the indexer's file lookups or a job creation)."""
+    a batch does not hold, as the indexer's file lookups or a job creation); finds the store
+    unavailable on the first attempt of the messages marked ``stumbles``."""
 
     alias: ClassVar[str] = "updater"
+
+    def __init__(self) -> None:
+        self.stumbled: set[str] = set()
 
     async def handle(self, message: Message, ctx: ActorContext) -> Mapping[str, Any] | None:
         doc = message.document
         if doc.get("poison"):
             raise InvalidInput("field 'name' is required; send one of: update")
+        if doc.get("stumbles") and message.message_id not in self.stumbled:
+            self.stumbled.add(message.message_id)
+            raise StoreUnavailable("store timed out")
         if doc.get("reads"):
             await ctx.store.read_events("jobs", doc["uuid"])
         await record_job_event(
@@ -261,3 +270,38 @@ async def test_no_write_lock_is_held_while_a_batch_handler_awaits(make_system, t
     assert execution["status"] == "COMPLETE"
     assert await system.store.get_execution("exec-other-process") is not None
     assert await seqs(system) == ["update"]
+
+
+async def test_a_message_to_retry_ends_the_batch_and_is_retried_in_place(make_system, monkeypatch):
+    """Follow-ups reach an actor straight from the bus, with no execution record yet: the one
+    to retry gets its record and the retry's log line, and the job's order holds."""
+    system = await make_system(actors=[Updater()], aliases=[])
+    await create_job(system.store)
+    documents = updates(5)
+    documents[2]["stumbles"] = True
+    envelopes = [
+        Envelope(
+            actor="updater",
+            body=json.dumps(document).encode(),
+            message_id=f"follow-up-{document['seq']}",
+            partition_key=JOB,
+        )
+        for document in documents
+    ]
+    await system.bus.publish(envelopes)
+    sent = [execution_id_for(envelope.message_id) for envelope in envelopes]
+    commits = Commits(system.store, monkeypatch)
+
+    executions = await consume_and_wait(system, "updater", sent)
+
+    assert [e["status"] for e in executions] == ["COMPLETE"] * 5
+    assert commits.units[0] == 2  # the two before it, in one commit
+    assert [sum("retrying in" in line for line in e["logs"]) for e in executions] == [
+        0,
+        0,
+        1,
+        0,
+        0,
+    ]
+    assert executions[2]["attempts"] == 2
+    assert await seqs(system) == list(range(5))
