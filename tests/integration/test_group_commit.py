@@ -208,7 +208,8 @@ async def test_a_commit_the_store_fails_loses_nothing_and_doubles_nothing(
 
     executions = await consume_and_wait(system, "updater", sent)
 
-    assert commits.units[0] == (MESSAGES if reads_at is None else reads_at)  # what was lost
+    assert commits.units == [MESSAGES if reads_at is None else reads_at]  # what was lost
+    assert commits.appends == MESSAGES  # then applied one at a time
     assert [e["status"] for e in executions] == ["COMPLETE"] * MESSAGES
     assert await seqs(system) == list(range(MESSAGES))
     assert await system.bus.dead_letters("updater") == []
@@ -237,13 +238,14 @@ async def test_a_commit_that_lost_a_race_is_applied_again_on_fresh_state(
 
     executions = await consume_and_wait(system, "updater", sent)
 
-    assert commits.units[0] == (MESSAGES if reads_at is None else reads_at)
+    assert commits.units == [MESSAGES if reads_at is None else reads_at]
+    assert commits.appends == 1 + MESSAGES  # the other writer's, then one at a time
     assert [e["status"] for e in executions] == ["COMPLETE"] * MESSAGES
     assert await seqs(system) == ["run", *range(MESSAGES)]
     assert await system.bus.dead_letters("updater") == []
 
 
-async def test_no_write_lock_is_held_while_a_batch_handler_awaits(make_system, tmp_path):
+async def test_no_write_lock_is_held_while_a_batch_handler_awaits(make_system):
     """Decide first, write after: another process on the same SQLite file writes while a
     handler of a batch, whose event is decided, waits for something else."""
     gated = Gated()
