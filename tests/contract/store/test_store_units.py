@@ -171,7 +171,26 @@ async def test_settling_keeps_the_stored_execution_or_inserts_the_new_one(store:
         "status": "COMPLETE",
     }
     assert (inserted["finished"], inserted["logs"]) == ("2024-05-01T00:00:05Z", [])
-    assert await store.find_executions("jobs-manager") != []
+    listed = await store.find_executions("jobs-manager")
+    assert sorted(each["id"] for each in listed) == ["exec-1", "exec-2"]
+
+
+async def test_a_settled_execution_inserted_without_an_id_in_new_is_found_under_its_id(
+    store: Store,
+) -> None:
+    """``new`` is the record to insert; the id is the settlement's, whether ``new`` repeats it
+    or not (as every other execution, it reads back with its ``id``)."""
+    new = {name: value for name, value in execution("unused").items() if name != "id"}
+
+    await store.commit([SettleExecution("exec-1", {"status": "ERROR"}, new, ("refused",))])
+
+    inserted = await store.get_execution("exec-1")
+    assert inserted is not None
+    assert (inserted["id"], inserted["status"], inserted["logs"]) == (
+        "exec-1",
+        "ERROR",
+        ["refused"],
+    )
 
 
 async def test_an_append_on_a_stale_version_fails_the_unit(store: Store) -> None:
