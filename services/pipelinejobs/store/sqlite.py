@@ -997,7 +997,8 @@ def _settle_execution(db: sqlite3.Connection, settle: SettleExecution) -> None:
     """The stored execution with ``fields`` set, or ``new`` with them when there is none."""
     execution_id = settle.execution_id
     stored = _fetch_body(db, "SELECT body FROM executions WHERE id = ?", (execution_id,))
-    body = {**(settle.new if stored is None else stored), **settle.fields}
+    inserted = {**settle.new, "id": execution_id}
+    body = {**(inserted if stored is None else stored), **settle.fields}
     body.pop("logs", None)
     text = _dumps(body, f"execution {execution_id}")
     if stored is None:
