@@ -482,9 +482,12 @@ async def test_any_other_operation_in_a_unit_first_commits_what_is_held(store: S
     assert [v for v, _, _ in await event_names(store, document.uuid)] == [1, 2, 3]
 
 
-async def test_a_unit_decided_on_stale_state_fails_its_commit(store: Store) -> None:
-    """Another process wrote a stream after the unit read it: the commit raises, the unit is
-    empty afterwards, and deciding again on fresh state succeeds."""
+async def test_a_unit_decided_on_stale_state_fails_its_commit_and_every_later_one(
+    store: Store,
+) -> None:
+    """Another process wrote a stream after the unit read it: the commit raises, and so does
+    every later commit of the unit (its dropped decisions must not be taken as applied);
+    deciding again on fresh state, in a new unit, succeeds."""
     fresh = await created_job(store, "a-1")
     raced = await created_job(store, "b-1")
     unit = DeferredWrites(store)
@@ -509,8 +512,10 @@ async def test_a_unit_decided_on_stale_state_fails_its_commit(store: Store) -> N
 
     with pytest.raises(VersionConflict):
         await unit.commit()
+    unit.settle_execution(SettleExecution("exec-2", {"status": "COMPLETE"}, execution("exec-2")))
+    with pytest.raises(VersionConflict):
+        await unit.commit()
 
-    assert unit.held == 0
     first = await stored(store, fresh.uuid, "a-2")
     assert first.consumed("a-2") is not all_or_nothing(store)
     assert [r.message_id for r in await store.read_events("jobs", raced.uuid)] == [
@@ -518,9 +523,11 @@ async def test_a_unit_decided_on_stale_state_fails_its_commit(store: Store) -> N
         "b-other-writer",
     ]
     assert await store.get_execution("exec-1") is None
-    current = await unit.get_document("jobs", raced.uuid, message_ids=["b-2"])
+    assert await store.get_execution("exec-2") is None
+    again = DeferredWrites(store)
+    current = await again.get_document("jobs", raced.uuid, message_ids=["b-2"])
     assert current is not None
-    await unit.append_event(
+    await again.append_event(
         "jobs",
         raced.uuid,
         expected_version=current.version,
@@ -528,7 +535,7 @@ async def test_a_unit_decided_on_stale_state_fails_its_commit(store: Store) -> N
         changes={"state": "RUNNING"},
         message_id="b-2",
     )
-    await unit.commit()
+    await again.commit()
     assert [r.message_id for r in await store.read_events("jobs", raced.uuid)] == [
         "b-1",
         "b-other-writer",
@@ -539,9 +546,10 @@ async def test_a_unit_decided_on_stale_state_fails_its_commit(store: Store) -> N
 async def test_a_failed_commit_for_another_operation_fails_the_units_own_commit(
     store: Store,
 ) -> None:
-    """The decisions that commit carried are lost: nothing the unit holds or is asked to do
-    afterwards may be written (it would be applied before them when their messages are
-    applied again), and its own commit reports the loss."""
+    """A handler's other operation commits what the messages before it decided, and that
+    commit lost a race: those decisions are dropped, so nothing the unit holds or is asked to
+    do afterwards is written (it would come before them when their messages are applied
+    again), and its own commit fails too."""
     raced = await created_job(store, "a-1")
     later = await created_job(store, "b-1")
     unit = DeferredWrites(store)
@@ -583,13 +591,3 @@ async def test_a_failed_commit_for_another_operation_fails_the_units_own_commit(
     ]
     assert (await stored(store, later.uuid, "b-2")).version == 1
     assert await store.get_execution("exec-1") is None
-    await unit.append_event(
-        "jobs",
-        later.uuid,
-        expected_version=1,
-        event=event("run"),
-        changes={"state": "RUNNING"},
-        message_id="b-2",
-    )
-    await unit.commit()  # reported once: the unit goes on afresh
-    assert (await stored(store, later.uuid, "b-2")).version == 2
