@@ -239,7 +239,8 @@ async def test_an_append_of_a_message_consumed_meanwhile_fails_the_unit(store: S
 async def test_a_failing_unit_leaves_what_its_adapter_promises(store: Store) -> None:
     """SQLite: nothing of the unit. MongoDB: the appends and no-change records before the
     failing append are durable (and recognized as consumed when their messages come again),
-    nothing from it on."""
+    nothing from it on, and no execution record (they are written only for a unit that
+    applied whole: the messages are applied again, and settled, one at a time)."""
     fresh = await created_job(store, "a-1")
     stale = await created_job(store, "b-1")
     later = await created_job(store, "c-1")
@@ -257,6 +258,7 @@ async def test_a_failing_unit_leaves_what_its_adapter_promises(store: Store) -> 
         await store.commit(
             [
                 append(fresh, 1, "run", "a-2", state="RUNNING"),
+                SettleExecution("exec-0", {"status": "COMPLETE"}, execution("exec-0"), ("x",)),
                 RecordConsumed("jobs", later.uuid, "c-noop"),
                 append(stale, 1, "run", "b-2", state="RUNNING"),
                 append(later, 1, "run", "c-2", state="RUNNING"),
@@ -277,6 +279,7 @@ async def test_a_failing_unit_leaves_what_its_adapter_promises(store: Store) -> 
         assert appended == [(fresh.uuid, 2)]
     assert third.version == 1
     assert (await stored(store, stale.uuid, "b-2")).version == 2
+    assert await store.get_execution("exec-0") is None
     assert await store.get_execution("exec-1") is None
 
 
