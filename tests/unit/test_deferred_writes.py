@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from pipelinejobs.application.ledger import history_event
 from pipelinejobs.errors import VersionConflict
-from pipelinejobs.store.deferred import DeferredWrites
+from pipelinejobs.store.deferred import DeferredWrites, UnitFailed
 from pipelinejobs.store.port import StoredDocument
 from pipelinejobs.store.sqlite import MEMORY, SQLiteStore
 
@@ -48,7 +48,7 @@ async def test_after_a_failed_commit_every_later_commit_fails_and_nothing_is_wri
         await append(store, job, "m-foreign")  # another process wins the race meanwhile
         with pytest.raises(VersionConflict):
             await unit.read_events("jobs", JOB)  # any other operation commits what is held
-        with pytest.raises(VersionConflict):
+        with pytest.raises(UnitFailed, match="VersionConflict"):
             await unit.commit()  # the batch's final commit: m-1 must not be acked
         assert held.version == 2
         stored = await store.get_document("jobs", JOB, message_ids=["m-1", "m-foreign"])

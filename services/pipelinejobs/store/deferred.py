@@ -23,6 +23,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from pipelinejobs.errors import TransientError
 from pipelinejobs.store import _documents
 from pipelinejobs.store.port import (
     JSON,
@@ -38,6 +39,10 @@ from pipelinejobs.store.port import (
 )
 
 _Stream = tuple[DocumentKind, str]
+
+
+class UnitFailed(TransientError):
+    """A commit of a unit whose earlier commit failed."""
 
 
 class DeferredWrites:
@@ -61,13 +66,17 @@ class DeferredWrites:
     async def commit(self) -> None:
         """Write everything held, as one unit.
 
-        A failed commit fails every later one too, with the same error: the writes it dropped
-        were decisions of earlier messages of the batch, which must not be acked as applied
-        because a later message's operation committed the rest (the runtime then applies
-        each message of the batch again on its own).
+        A failed commit fails every later one too (:class:`UnitFailed`, naming the first
+        error): the writes it dropped were decisions of earlier messages of the batch, which
+        must not be acked as applied because a later message's operation committed the rest
+        (the runtime then applies each message of the batch again on its own). Not a
+        ``VersionConflict``: deciding again on this unit cannot succeed.
         """
         if self._failed is not None:
-            raise self._failed
+            raise UnitFailed(
+                f"an earlier commit of this batch failed ({type(self._failed).__name__}: "
+                f"{self._failed}); its messages are applied again one at a time"
+            ) from self._failed
         writes, self._writes = self._writes, []
         self._projections.clear()
         self._consumed.clear()

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from pipelinejobs.errors import InvalidInput, VersionConflict
-from pipelinejobs.store.deferred import DeferredWrites
+from pipelinejobs.store.deferred import DeferredWrites, UnitFailed
 from pipelinejobs.store.port import (
     AppendEvent,
     AppendOutcome,
@@ -516,7 +516,7 @@ async def test_a_unit_decided_on_stale_state_fails_its_commit_and_every_later_on
     with pytest.raises(VersionConflict):
         await unit.commit()
     unit.settle_execution(SettleExecution("exec-2", {"status": "COMPLETE"}, execution("exec-2")))
-    with pytest.raises(VersionConflict):
+    with pytest.raises(UnitFailed, match="earlier commit of this batch failed"):
         await unit.commit()
 
     first = await stored(store, fresh.uuid, "a-2")
@@ -583,9 +583,9 @@ async def test_a_failed_commit_for_another_operation_fails_the_units_own_commit(
         changes={"state": "RUNNING"},
         message_id="b-2",
     )
-    with pytest.raises(VersionConflict):
+    with pytest.raises(UnitFailed, match="earlier commit of this batch failed"):
         await unit.save_execution(execution("exec-1"))
-    with pytest.raises(VersionConflict):
+    with pytest.raises(UnitFailed, match="earlier commit of this batch failed"):
         await unit.commit()
 
     assert [r.message_id for r in await store.read_events("jobs", raced.uuid)] == [
