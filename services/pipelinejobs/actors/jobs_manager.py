@@ -152,7 +152,6 @@ class JobsManager:
             forward = await self._forward(uuid, event, request.data, message, ctx)
             await ctx.store.record_consumed("jobs", uuid, ctx.message_id)
             return forward
-        before = (await load(ctx.store, "jobs", uuid)).body["state"]
         recorded = await record_job_event(
             ctx.store,
             uuid,
@@ -169,7 +168,7 @@ class JobsManager:
                 "Job {uuid} {event}: {old} -> {new}",
                 uuid=uuid,
                 event=event,
-                old=before,
+                old=recorded.before.body["state"],
                 new=job["state"],
             )
         else:

@@ -851,3 +851,41 @@ async def wait_for_execution(system: System, message_id: str) -> dict[str, Any]:
             raise TimeoutError(f"follow-up {message_id} was never delivered")
         await asyncio.sleep(0.02)
     return await system.wait(execution_id)
+
+
+async def test_an_event_reads_its_job_once_and_logs_the_state_it_found(
+    make_system: Any, storage: LocalStorage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    system = await start(make_system, storage)
+    await add_job(system)
+    reads: list[str] = []
+    read = system.store.get_document
+
+    async def counted(kind: Any, uuid: str, **options: Any) -> StoredDocument | None:
+        reads.append(uuid)
+        return await read(kind, uuid, **options)
+
+    monkeypatch.setattr(system.store, "get_document", counted)
+
+    execution = await run(system, {"uuid": JOB, "name": "finish", "token": token(system)})
+
+    assert execution["status"] == "COMPLETE", execution["error"]
+    assert reads == [JOB]
+    assert logged(execution, "INFO", f"Job {JOB} finish: RUNNING -> FINISHED")
+
+
+async def test_a_recorded_event_names_the_job_it_was_applied_to(
+    make_system: Any, storage: LocalStorage
+) -> None:
+    system = await start(make_system, storage)
+    await add_job(system)
+
+    first = await record_job_event(system.store, JOB, "finish", {}, message_id="m", domain=DOMAIN)
+    again = await record_job_event(system.store, JOB, "finish", {}, message_id="m", domain=DOMAIN)
+
+    assert first.applied
+    assert (first.before.body["state"], first.document.body["state"]) == ("RUNNING", "FINISHED")
+    assert first.document.version == first.before.version + 1
+    assert not again.applied
+    assert again.before == again.document
+    assert again.document.body["state"] == "FINISHED"
