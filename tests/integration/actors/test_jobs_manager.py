@@ -859,24 +859,47 @@ async def wait_for_execution(system: System, message_id: str) -> dict[str, Any]:
     return await system.wait(execution_id)
 
 
+class ReadCounter:
+    """The store as a handler sees it, counting the documents it reads."""
+
+    def __init__(self, store: Any) -> None:
+        self._store = store
+        self.reads: list[str] = []
+
+    async def get_document(self, kind: Any, uuid: str, **options: Any) -> StoredDocument | None:
+        self.reads.append(uuid)
+        document: StoredDocument | None = await self._store.get_document(kind, uuid, **options)
+        return document
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+
+class CountedJobsManager(JobsManager):
+    """The jobs-manager, its store reads counted per message."""
+
+    def __init__(self, storage: LocalStorage) -> None:
+        super().__init__(storage)
+        self.reads: list[list[str]] = []
+
+    async def handle(self, message: Message, ctx: ActorContext) -> Mapping[str, Any] | None:
+        counter = ReadCounter(ctx.store)
+        self.reads.append(counter.reads)
+        ctx.store = counter
+        return await super().handle(message, ctx)
+
+
 async def test_an_event_reads_its_job_once_and_logs_the_state_it_found(
-    make_system: Any, storage: LocalStorage, monkeypatch: pytest.MonkeyPatch
+    make_system: Any, storage: LocalStorage
 ) -> None:
-    system = await start(make_system, storage)
+    manager = CountedJobsManager(storage)
+    system = await make_system(actors=[manager])
     await add_job(system)
-    reads: list[str] = []
-    read = system.store.get_document
-
-    async def counted(kind: Any, uuid: str, **options: Any) -> StoredDocument | None:
-        reads.append(uuid)
-        return await read(kind, uuid, **options)
-
-    monkeypatch.setattr(system.store, "get_document", counted)
 
     execution = await run(system, {"uuid": JOB, "name": "finish", "token": token(system)})
 
     assert execution["status"] == "COMPLETE", execution["error"]
-    assert reads == [JOB]
+    assert manager.reads == [[JOB]]
     assert logged(execution, "INFO", f"Job {JOB} finish: RUNNING -> FINISHED")
 
 
