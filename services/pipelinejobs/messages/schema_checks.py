@@ -24,8 +24,17 @@ from typing import Any
 from referencing.jsonschema import DRAFT7
 
 _ONE_SCHEMA = frozenset(
-    {"additionalItems", "additionalProperties", "contains", "propertyNames", "if", "then", "else"}
-    | {"not", "items"}
+    {
+        "additionalItems",
+        "additionalProperties",
+        "contains",
+        "propertyNames",
+        "items",
+        "not",
+        "if",
+        "then",
+        "else",
+    }
 )
 """Draft-07 keywords whose value is a subschema (``items`` may also be a list of them)."""
 _SCHEMA_LISTS = frozenset({"allOf", "anyOf", "oneOf", "items"})
@@ -42,10 +51,12 @@ class RecursiveSchema(Exception):
 def inlined(schema: Any, resolver: Any) -> Any:
     """``schema`` with every ``$ref`` replaced by its target, resolved from ``resolver``'s base
     URI; raises :class:`RecursiveSchema` for a schema that refers to itself."""
-    return _inline(schema, resolver, ())
+    return _inline(schema, resolver, (id(schema),))
 
 
 def _inline(schema: Any, resolver: Any, expanding: tuple[int, ...]) -> Any:
+    """``expanding``: the schemas being inlined around this one (a reference back to one of
+    them would never end)."""
     if not isinstance(schema, dict):
         return schema  # a boolean schema
     if isinstance(schema.get("$ref"), str):
