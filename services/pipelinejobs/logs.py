@@ -11,6 +11,10 @@ driver's warning is a redacted JSON line like ours, never a raw one.
 
 An execution's log holds only what its actors wrote for the sender through ``ExecutionLog``;
 driver and framework lines go to the process log alone.
+
+Every handled message writes execution log lines, so a line costs little: its time is
+formatted once for both logs, and a line below the process log's level (the DEBUG ``Action
+selected``) is neither redacted nor handed to structlog.
 """
 
 from __future__ import annotations
@@ -26,6 +30,9 @@ import structlog
 from pipelinejobs.domain.executions import utc_now_precise
 
 REDACTED = "[REDACTED]"
+TIMESTAMP = "timestamp"
+"""The key of a process log line's time."""
+_LEVELS = logging.getLevelNamesMapping()
 SECRET_KEYS = frozenset(
     {
         "token",
@@ -97,6 +104,16 @@ def redact_event(
     return event_dict
 
 
+def stamp_time(
+    _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """structlog processor: the line's UTC time (``2026-12-06T05:26:05.123456Z``), unless the
+    caller took it already (an execution log line carries the time of its twin)."""
+    if TIMESTAMP not in event_dict:
+        event_dict[TIMESTAMP] = utc_now_precise()
+    return event_dict
+
+
 def configure_logging(level: str = "INFO", *, json_lines: bool = True) -> None:
     """Process logs as JSON lines on stderr (or console lines for a terminal), always redacted."""
     renderer: Any = (
@@ -107,7 +124,7 @@ def configure_logging(level: str = "INFO", *, json_lines: bool = True) -> None:
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
-        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        stamp_time,
     ]
     _route_standard_logging(level, shared, renderer)
     structlog.configure(
@@ -178,8 +195,9 @@ class ExecutionLog:
 
     def __init__(self, execution_id: str, actor: str) -> None:
         self.execution_id = execution_id
+        self.actor = actor
         self.lines: list[str] = []
-        self._process = process_logger(execution_id=execution_id, actor=actor)
+        self._process: Any = None
 
     def debug(self, template: str, **values: Any) -> None:
         self._log("debug", template, values)
@@ -202,5 +220,23 @@ class ExecutionLog:
         stamp = utc_now_precise()
         full = template.format(**values) if values else template
         self.lines.append(f"{stamp} {self.execution_id} {level.upper()} {full}")
-        safe = {k: redact_value(k, v) for k, v in values.items()}
-        getattr(self._process, level)(template.format(**safe) if values else template)
+        process = self._process_log()
+        if not _enabled(process, level):
+            return
+        safe = {key: redact_value(key, value) for key, value in values.items()}
+        unchanged = all(safe[key] is value for key, value in values.items())
+        line = full if unchanged else template.format(**safe)
+        getattr(process, level)(line, **{TIMESTAMP: stamp})
+
+    def _process_log(self) -> Any:
+        """The process logger, made at the first line with the configuration in force then:
+        one execution's lines share it instead of assembling a logger each."""
+        if self._process is None:
+            self._process = process_logger(execution_id=self.execution_id, actor=self.actor).bind()
+        return self._process
+
+
+def _enabled(logger: Any, level: str) -> bool:
+    """Whether ``logger`` writes lines of ``level`` (a logger that cannot say writes them)."""
+    is_enabled_for = getattr(logger, "is_enabled_for", None)
+    return is_enabled_for is None or bool(is_enabled_for(_LEVELS[level.upper()]))

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Iterator
 
 import pytest
 import structlog
-from pipelinejobs.logs import configure_logging, process_logger
+from pipelinejobs.logs import ExecutionLog, configure_logging, process_logger
 
 
 @pytest.fixture
@@ -79,3 +80,50 @@ def test_a_logger_made_before_logging_is_configured_still_redacts(
 
     [line] = lines(capsys.readouterr().err)
     assert (line["component"], line["token"]) == ("bus", "[REDACTED]")
+
+
+def test_an_execution_line_and_its_process_twin_share_one_time(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The sender reads the full line, the operator the redacted one, stamped alike."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    configure_logging("INFO", json_lines=True)
+    try:
+        log = ExecutionLog("E1", "pipelines-manager")
+        log.info("Created pipeline {uuid} with update token {token}", uuid="106a", token="0df4")
+    finally:
+        root.handlers, root.level = handlers, level
+        structlog.reset_defaults()
+
+    [execution_line] = log.take()
+    [line] = lines(capsys.readouterr().err)
+    stamp = str(line["timestamp"])
+    assert execution_line == f"{stamp} E1 INFO Created pipeline 106a with update token 0df4"
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", stamp)
+    assert (line["event"], line["execution_id"], line["actor"]) == (
+        "Created pipeline 106a with update token [REDACTED]",
+        "E1",
+        "pipelines-manager",
+    )
+
+
+@pytest.mark.parametrize(("level", "in_process_log"), [("INFO", False), ("DEBUG", True)])
+def test_a_debug_line_reaches_the_process_log_only_at_debug(
+    capsys: pytest.CaptureFixture[str], level: str, in_process_log: bool
+) -> None:
+    root = logging.getLogger()
+    handlers, root_level = list(root.handlers), root.level
+    configure_logging(level, json_lines=True)
+    try:
+        log = ExecutionLog("E2", "jobs-manager")
+        log.debug("Action selected: {event} (from {form})", event="finish", form="event document")
+    finally:
+        root.handlers, root.level = handlers, root_level
+        structlog.reset_defaults()
+
+    assert [line.split(" ", 1)[1] for line in log.take()] == [
+        "E2 DEBUG Action selected: finish (from event document)"
+    ]
+    events = [line["event"] for line in lines(capsys.readouterr().err)]
+    assert events == (["Action selected: finish (from event document)"] if in_process_log else [])

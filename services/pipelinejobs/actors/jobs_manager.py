@@ -44,7 +44,7 @@ from pipelinejobs.actors.base import ActorContext, Message
 from pipelinejobs.actors.message_forms import completed, url_value
 from pipelinejobs.application.authorization import authorize, require_admin
 from pipelinejobs.application.filters import compile_filters, filters_from_parameter
-from pipelinejobs.application.ledger import history, load, record_job_event
+from pipelinejobs.application.ledger import load, record_job_event
 from pipelinejobs.application.managed_jobs import checked_archive_patterns, handle_create
 from pipelinejobs.domain.actors import AGAVE_PROXY, JOBS_INDEXER, JOBS_MANAGER
 from pipelinejobs.domain.compute_status import event_for_status
@@ -55,7 +55,7 @@ from pipelinejobs.errors import InvalidInput, SchemaViolation, Unauthorized
 from pipelinejobs.logs import redact_value
 from pipelinejobs.messages.schemas import registry
 from pipelinejobs.storage.port import Storage
-from pipelinejobs.store.port import JSON, StoredDocument
+from pipelinejobs.store.port import JSON, EventLog, StoredDocument
 
 EVENT_SCHEMA = "pipelinejob_manager_event"
 CALLBACK_SCHEMA = "agave_job_callback"
@@ -72,6 +72,8 @@ job outputs live. Any other path (an agent may choose any absolute one) may hold
 not the job's, or other jobs' outputs; its reset is recorded and the path left as is, with a
 warning in the execution log and ``archive_path_emptied: false`` in the reply."""
 CALLBACK_FORM = "compute callback"
+LAUNCH_SEARCH_PAGE = 100
+"""Events read at a time, from the end of a job's history, looking for its latest launch."""
 _CLEARABLE_SEGMENTS = tuple(tuple(prefix.strip("/").split("/")) for prefix in CLEARABLE_PREFIXES)
 ACCEPTED_FORMS = (
     'a JSON event {"uuid": "107...", "name": "finish", "token": "..."} '
@@ -152,7 +154,6 @@ class JobsManager:
             forward = await self._forward(uuid, event, request.data, message, ctx)
             await ctx.store.record_consumed("jobs", uuid, ctx.message_id)
             return forward
-        before = (await load(ctx.store, "jobs", uuid)).body["state"]
         recorded = await record_job_event(
             ctx.store,
             uuid,
@@ -169,7 +170,7 @@ class JobsManager:
                 "Job {uuid} {event}: {old} -> {new}",
                 uuid=uuid,
                 event=event,
-                old=before,
+                old=recorded.before.body["state"],
                 new=job["state"],
             )
         else:
@@ -192,7 +193,7 @@ class JobsManager:
         if event == JobEvent.FINISH:
             _index_automatically(uuid, job, ctx)
         if event in CANCELLING_EVENTS and request.form != CALLBACK_FORM:
-            cancelling = await _cancel_compute_job(uuid, ctx)
+            cancelling = await _cancel_compute_job(uuid, recorded.document.version, ctx)
             if cancelling is not None:
                 reply["cancelling"] = cancelling
         return reply
@@ -298,10 +299,10 @@ def _index_automatically(uuid: str, job: Mapping[str, Any], ctx: ActorContext) -
     )
 
 
-async def _cancel_compute_job(uuid: str, ctx: ActorContext) -> str | None:
+async def _cancel_compute_job(uuid: str, version: int, ctx: ActorContext) -> str | None:
     """Ask the agave-proxy to cancel the compute job the job's latest launch recorded; its id,
     or None when the job was never launched on a compute service."""
-    job_id, _ = launched_as(await history(ctx.store, "jobs", uuid))
+    job_id = await _latest_launch(ctx.store, uuid, version)
     if job_id is None:
         return None
     request = cancel_request(uuid, ctx.update_tokens.issue(uuid), job_id)
@@ -310,6 +311,21 @@ async def _cancel_compute_job(uuid: str, ctx: ActorContext) -> str | None:
         "Job {uuid}: asked the agave-proxy to cancel its compute job {id}", uuid=uuid, id=job_id
     )
     return job_id
+
+
+async def _latest_launch(store: EventLog, uuid: str, version: int) -> str | None:
+    """The compute job id of the job's latest launch, read from the end of its history (events
+    ``1..version``) a page at a time: the launch is usually a few events back, and a long
+    history is not read whole for it."""
+    end = version
+    while end > 0:
+        after = max(0, end - LAUNCH_SEARCH_PAGE)
+        records = await store.read_events("jobs", uuid, after=after, limit=end - after)
+        job_id, _ = launched_as(record.event for record in records)
+        if job_id is not None:
+            return job_id
+        end = after
+    return None
 
 
 def event_request(message: Message) -> EventRequest:

@@ -27,10 +27,13 @@ from pipelinejobs.store.port import JSON, AppendOutcome, DocumentKind, EventLog,
 
 @dataclass(frozen=True)
 class Recorded:
-    """The document after an event, and whether this delivery applied it."""
+    """The document after an event, whether this delivery applied it, and the document as this
+    delivery found it (the state before the event when applied), so that a caller reporting the
+    change does not read the document a second time."""
 
     document: StoredDocument
     applied: bool
+    before: StoredDocument
 
 
 def history_event(name: str, data: Mapping[str, Any] | None, *, domain: str) -> dict[str, Any]:
@@ -90,7 +93,7 @@ async def record_job_event(
     """
     job = await load(store, "jobs", job_uuid, message_ids=[message_id])
     if job.consumed(message_id):
-        return Recorded(job, applied=False)
+        return Recorded(job, applied=False, before=job)
     if authorize is not None:
         authorize(job)
     state = transition(JobState(job.body["state"]), event)
@@ -107,7 +110,7 @@ async def record_job_event(
         message_id=message_id,
         sender=sender,
     )
-    return Recorded(result.document, applied=result.outcome is AppendOutcome.APPLIED)
+    return Recorded(result.document, applied=result.outcome is AppendOutcome.APPLIED, before=job)
 
 
 async def record_pipeline_event(
@@ -124,7 +127,7 @@ async def record_pipeline_event(
     """Append a pipeline change (``update``, ``retire``) with its field changes; ``pipeline``
     must have been read with ``message_id`` among the ids checked as consumed."""
     if pipeline.consumed(message_id):
-        return Recorded(pipeline, applied=False)
+        return Recorded(pipeline, applied=False, before=pipeline)
     entry = history_event(name, data, domain=domain)
     result = await store.append_event(
         "pipelines",
@@ -135,4 +138,6 @@ async def record_pipeline_event(
         message_id=message_id,
         sender=sender,
     )
-    return Recorded(result.document, applied=result.outcome is AppendOutcome.APPLIED)
+    return Recorded(
+        result.document, applied=result.outcome is AppendOutcome.APPLIED, before=pipeline
+    )

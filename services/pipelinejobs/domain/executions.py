@@ -27,8 +27,11 @@ class ExecutionStatus(enum.StrEnum):
     ERROR = "ERROR"
 
 
+@lru_cache(maxsize=1024)
 def execution_id_for(message_id: str) -> str:
-    """13 base-62 characters (Abaco's look) derived from the message id."""
+    """13 base-62 characters (Abaco's look) derived from the message id (remembered for the
+    latest messages: one message's path asks for it more than once, e.g. its record and its
+    bus header)."""
     number = int.from_bytes(hashlib.sha256(message_id.encode()).digest()[:10], "big")
     chars = []
     for _ in range(EXECUTION_ID_LENGTH):

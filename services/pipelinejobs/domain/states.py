@@ -117,6 +117,15 @@ _TABLE: dict[JobEvent, tuple[frozenset[JobState], JobState | None]] = {
 }
 
 
+_NEXT: dict[tuple[str, str], JobState] = {
+    (source, event): source if destination is None else destination
+    for event, (sources, destination) in _TABLE.items()
+    for source in sources
+}
+"""The table as one lookup per transition: (state, event) -> state after it. Members hash as
+their values, so a state and an event given by name (``"RUNNING"``, ``"finish"``) find it too."""
+
+
 def parse_state(value: JobState | str) -> JobState:
     """Accept a ``JobState`` or its name in any case; refuse anything else listing the states."""
     if isinstance(value, JobState):
@@ -147,6 +156,10 @@ def allowed_events(state: JobState | str) -> tuple[JobEvent, ...]:
 
 def transition(state: JobState | str, event: JobEvent | str) -> JobState:
     """The state after ``event``; ``TransitionNotAllowed`` if ``state`` does not accept it."""
+    if isinstance(state, str) and isinstance(event, str):
+        after = _NEXT.get((state, event))
+        if after is not None:
+            return after
     current = parse_state(state)
     name = _event_or_none(event)
     if name is None or current not in _TABLE[name][0]:

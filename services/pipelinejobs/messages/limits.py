@@ -56,15 +56,14 @@ def parse_json(raw: bytes | str, limits: Limits = DEFAULT_LIMITS) -> Any:
     if not isinstance(raw, bytes | bytearray | str):
         raise refused("JSON body", raw, "bytes or a str of JSON text")
     text = _text_within_size(bytes(raw) if isinstance(raw, bytearray) else raw, limits)
-    depth = nesting_depth(text)
-    if depth > limits.max_depth:
-        raise MessageTooLarge(
-            f"message nesting depth is {depth}; the limit is {limits.max_depth} levels"
-        )
+    if text.count("{") + text.count("[") > limits.max_depth:  # fewer cannot nest deeper
+        depth = nesting_depth(text)
+        if depth > limits.max_depth:
+            raise MessageTooLarge(
+                f"message nesting depth is {depth}; the limit is {limits.max_depth} levels"
+            )
     try:
-        document = json.loads(
-            text, parse_constant=_refuse_constant, object_pairs_hook=_object_without_duplicates
-        )
+        document = _STRICT_JSON.decode(text)
     except json.JSONDecodeError as exc:
         raise InvalidInput(
             f"message is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}"
@@ -166,3 +165,9 @@ def _object_without_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
             "send each key once"
         )
     return document
+
+
+_STRICT_JSON = json.JSONDecoder(
+    parse_constant=_refuse_constant, object_pairs_hook=_object_without_duplicates
+)
+"""Made once: ``json.loads`` with hooks builds a decoder on every call."""

@@ -4,6 +4,11 @@ Each schema file is named after the last segment of its ``$id``; ``$ref`` values
 ``pipelinejob_uuid.json``, or absolute) resolve by ``$id`` against those files only. A reference
 to anything else is refused when the registry loads, never fetched over the network.
 
+Whether a document fits a schema is asked of every message, often of several schemas in turn:
+the answer comes from checks derived from each schema (``schema_checks``: a top-level outline
+that rules most misfits out with dict lookups, and a validator of the schema with its ``$ref``
+inlined). Problem lines always come from the validator of the schema as written.
+
 The directory is looked up in this order (see ``schema_dir``): ``$PIPELINEJOBS_SCHEMAS_DIR``, the
 source checkout's ``schemas/``, then the copy a wheel installs in ``share/pipelinejobs/schemas``.
 """
@@ -13,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -26,6 +32,7 @@ from referencing.jsonschema import DRAFT7
 from pipelinejobs.domain.checks import refused
 from pipelinejobs.errors import InvalidInput, SchemaViolation
 from pipelinejobs.messages.problems import problems_of
+from pipelinejobs.messages.schema_checks import Outline, RecursiveSchema, inlined
 from pipelinejobs.messages.schema_dir import SCHEMAS_DIR_ENV as SCHEMAS_DIR_ENV
 from pipelinejobs.messages.schema_dir import schemas_dir as schemas_dir
 
@@ -59,6 +66,7 @@ class SchemaRegistry:
             )
             for name, schema in self._schemas.items()
         }
+        self._fits = {name: self._fit(name) for name in self._schemas}
 
     def names(self) -> list[str]:
         """Short names of every schema, sorted."""
@@ -83,13 +91,25 @@ class SchemaRegistry:
     def validate(self, document: Any, schema: str) -> None:
         """Raise ``SchemaViolation``, one problem per JSON path, when ``document`` breaks it."""
         name = self.short_name(schema)
+        if self._fits[name].fits(document):
+            return
         errors = list(self._validators[name].iter_errors(document))
         if errors:
             raise SchemaViolation(name, problems_of(errors))
 
     def is_valid(self, document: Any, schema: str) -> bool:
         """Whether ``document`` satisfies the schema (no details; see ``validate``)."""
-        return bool(self._validators[self.short_name(schema)].is_valid(document))
+        fit = self._fits.get(schema) if isinstance(schema, str) else None
+        return (fit or self._fits[self.short_name(schema)]).fits(document)
+
+    def _fit(self, name: str) -> _Fit:
+        schema = self._schemas[name]
+        try:
+            flat = inlined(schema, self._registry.resolver(base_uri=schema["$id"]))
+        except RecursiveSchema:
+            return _Fit(Outline.of(schema), self._validators[name])
+        validator = Draft7Validator(flat, format_checker=Draft7Validator.FORMAT_CHECKER)
+        return _Fit(Outline.of(flat), validator)
 
     def _check_references(self) -> None:
         """Fail at load time, not on the first message, when a ``$ref`` points nowhere."""
@@ -103,6 +123,17 @@ class SchemaRegistry:
                         f"schema {name}: $ref {reference!r} does not resolve to a local schema "
                         f"(schemas are never fetched over the network): {exc}"
                     ) from exc
+
+
+@dataclass(frozen=True)
+class _Fit:
+    """Whether a document fits one schema, as cheaply as the schema allows."""
+
+    outline: Outline
+    validator: Any
+
+    def fits(self, document: Any) -> bool:
+        return not self.outline.rules_out(document) and bool(self.validator.is_valid(document))
 
 
 def _load(directory: Path) -> dict[str, dict[str, Any]]:

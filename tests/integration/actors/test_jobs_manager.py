@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 import pytest
 from pipelinejobs.actors.base import ActorContext, Message
 from pipelinejobs.actors.jobs_indexer import JobsIndexer
-from pipelinejobs.actors.jobs_manager import JobsManager
+from pipelinejobs.actors.jobs_manager import LAUNCH_SEARCH_PAGE, JobsManager
 from pipelinejobs.application.catalog import load_catalog
 from pipelinejobs.application.ledger import history as stored_history
 from pipelinejobs.application.ledger import history_event, record_job_event
@@ -69,6 +69,12 @@ class IndexerRecorder:
     async def handle(self, message: Message, ctx: ActorContext) -> Mapping[str, Any] | None:
         self.received.append(message)
         return {"received": len(self.received)}
+
+
+class ProxyRecorder(IndexerRecorder):
+    """Stands in for the agave-proxy: records the cancel requests it is sent."""
+
+    alias: ClassVar[str] = "agave-proxy"
 
 
 @pytest.fixture
@@ -851,3 +857,104 @@ async def wait_for_execution(system: System, message_id: str) -> dict[str, Any]:
             raise TimeoutError(f"follow-up {message_id} was never delivered")
         await asyncio.sleep(0.02)
     return await system.wait(execution_id)
+
+
+class ReadCounter:
+    """The store as a handler sees it, counting the documents it reads."""
+
+    def __init__(self, store: Any) -> None:
+        self._store = store
+        self.reads: list[str] = []
+
+    async def get_document(self, kind: Any, uuid: str, **options: Any) -> StoredDocument | None:
+        self.reads.append(uuid)
+        document: StoredDocument | None = await self._store.get_document(kind, uuid, **options)
+        return document
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+
+class CountedJobsManager(JobsManager):
+    """The jobs-manager, its store reads counted per message."""
+
+    def __init__(self, storage: LocalStorage) -> None:
+        super().__init__(storage)
+        self.reads: list[list[str]] = []
+
+    async def handle(self, message: Message, ctx: ActorContext) -> Mapping[str, Any] | None:
+        counter = ReadCounter(ctx.store)
+        self.reads.append(counter.reads)
+        ctx.store = counter
+        return await super().handle(message, ctx)
+
+
+async def test_an_event_reads_its_job_once_and_logs_the_state_it_found(
+    make_system: Any, storage: LocalStorage
+) -> None:
+    manager = CountedJobsManager(storage)
+    system = await make_system(actors=[manager])
+    await add_job(system)
+
+    execution = await run(system, {"uuid": JOB, "name": "finish", "token": token(system)})
+
+    assert execution["status"] == "COMPLETE", execution["error"]
+    assert manager.reads == [[JOB]]
+    assert logged(execution, "INFO", f"Job {JOB} finish: RUNNING -> FINISHED")
+
+
+async def test_a_recorded_event_names_the_job_it_was_applied_to(
+    make_system: Any, storage: LocalStorage
+) -> None:
+    system = await start(make_system, storage)
+    await add_job(system)
+
+    first = await record_job_event(system.store, JOB, "finish", {}, message_id="m", domain=DOMAIN)
+    again = await record_job_event(system.store, JOB, "finish", {}, message_id="m", domain=DOMAIN)
+
+    assert first.applied
+    assert (first.before.body["state"], first.document.body["state"]) == ("RUNNING", "FINISHED")
+    assert first.document.version == first.before.version + 1
+    assert not again.applied
+    assert again.before == again.document
+    assert again.document.body["state"] == "FINISHED"
+
+
+@pytest.mark.parametrize("since_launch", [30, 2 * LAUNCH_SEARCH_PAGE + 30])
+async def test_fail_finds_the_latest_launch_without_reading_the_whole_history(
+    make_system: Any, storage: LocalStorage, monkeypatch: pytest.MonkeyPatch, since_launch: int
+) -> None:
+    """The launch is looked for from the end of the history, a page at a time, back to the
+    page that holds it."""
+    proxy = ProxyRecorder()
+    system = await make_system(actors=[JobsManager(storage=storage), proxy])
+    await add_job(system, state="CREATED")
+    events = [("update", {"n": n}) for n in range(2 * LAUNCH_SEARCH_PAGE)]
+    events += [("run", {"job_id": "compute-1"}), ("run", {"job_id": "compute-2"})]
+    events += [("update", {"n": n}) for n in range(since_launch)]
+    for number, (name, data) in enumerate(events):
+        await record_job_event(
+            system.store, JOB, name, data, message_id=f"m-{number}", domain=DOMAIN
+        )
+    read: list[int] = []
+    read_events = system.store.read_events
+
+    async def counted(kind: Any, uuid: str, **options: Any) -> Any:
+        records = await read_events(kind, uuid, **options)
+        read.extend(record.version for record in records)
+        return records
+
+    monkeypatch.setattr(system.store, "read_events", counted)
+
+    execution = await run(system, {"uuid": JOB, "name": "fail", "token": token(system)})
+
+    assert execution["status"] == "COMPLETE", execution["error"]
+    assert execution["result"]["cancelling"] == "compute-2"
+    await system.wait(execution_id_for(follow_up_message_id(execution["message_id"], 1)))
+    assert [message.document["job_id"] for message in proxy.received] == ["compute-2"]
+    history_length = (await job(system)).version
+    assert history_length == 1 + len(events) + 1  # create, the events, fail
+    launch = 1 + 2 * LAUNCH_SEARCH_PAGE + 2  # the version of the run that names compute-2
+    pages = (history_length - launch) // LAUNCH_SEARCH_PAGE + 1
+    first = history_length - pages * LAUNCH_SEARCH_PAGE + 1
+    assert sorted(read) == list(range(first, history_length + 1))

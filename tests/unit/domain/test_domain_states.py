@@ -124,6 +124,8 @@ def test_every_state_event_pair(state: str, event: str) -> None:
         assert repr(event) in str(caught.value)
     else:
         assert transition(JobState(state), JobEvent(event)) is JobState(destination)
+        assert transition(state, event) is JobState(destination)
+        assert transition(state.lower(), event.upper()) is JobState(destination)
 
 
 @pytest.mark.parametrize("state", STATES)
