@@ -55,6 +55,9 @@ class DeferredWrites:
         """Each stream with held appends: its projection after them."""
         self._consumed: dict[_Stream, set[str]] = {}
         """The message ids the held writes record as consumed, per stream."""
+        self._reads: dict[tuple[DocumentKind, str, tuple[str, ...]], StoredDocument | None] = {}
+        """The store's answers to this unit's reads, until it commits: the append after a
+        handler's read of the same job asks the same question (the commit re-checks them)."""
         self._failed: BaseException | None = None
         """Why a commit failed: every later commit fails with it (see :meth:`commit`)."""
 
@@ -80,6 +83,7 @@ class DeferredWrites:
         writes, self._writes = self._writes, []
         self._projections.clear()
         self._consumed.clear()
+        self._reads.clear()
         if not writes:
             return
         try:
@@ -96,7 +100,12 @@ class DeferredWrites:
         self, kind: DocumentKind, uuid: str, *, message_ids: Iterable[str] = ()
     ) -> StoredDocument | None:
         asked = list(message_ids)
-        stored = await self._store.get_document(kind, uuid, message_ids=asked)
+        key = (kind, uuid, tuple(asked))
+        if key in self._reads:
+            stored = self._reads[key]
+        else:
+            stored = await self._store.get_document(kind, uuid, message_ids=asked)
+            self._reads[key] = stored
         if stored is None:
             return None
         current = self._projections.get((kind, uuid), stored)
