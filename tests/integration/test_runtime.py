@@ -18,6 +18,7 @@ from pipelinejobs.domain.derived_ids import follow_up_message_id
 from pipelinejobs.domain.executions import execution_id_for
 from pipelinejobs.errors import BusUnavailable, InvalidInput, StoreUnavailable, VersionConflict
 from pipelinejobs.logs import configure_logging
+from settling import dead_letters
 
 pytestmark = pytest.mark.asyncio
 
@@ -171,11 +172,7 @@ async def test_permanent_error_ends_in_error_and_dead_letter(make_system, bus_ba
     execution = await system.wait(eid)
     assert execution["status"] == "ERROR"
     assert "field 'name' is required" in execution["error"]
-    # The outcome is recorded first, then the message is dead-lettered: wait for the second.
-    for _ in range(100):
-        if dead := await system.bus.dead_letters("refuser"):
-            break
-        await asyncio.sleep(0.02)
+    dead = await dead_letters(system.bus, "refuser")
     assert len(dead) == 1
     assert "field 'name' is required" in dead[0].reason
     assert json.loads(dead[0].envelope.body) == {"uuid": JOB}
@@ -187,7 +184,7 @@ async def test_malformed_body_is_refused_not_crashed(make_system, bus_backend):
     execution = await system.wait(eid)
     assert execution["status"] == "ERROR"
     assert "JSON" in execution["error"]
-    assert len(await system.bus.dead_letters("echo")) == 1
+    assert len(await dead_letters(system.bus, "echo")) == 1
     # the consumer survives and handles the next message
     ok = await system.wait(await system.send("echo", {"b": 2}))
     assert ok["status"] == "COMPLETE"
@@ -228,12 +225,7 @@ async def test_retries_are_bounded_then_dead_lettered(make_system):
     assert execution["status"] == "ERROR"
     assert "internal error: RuntimeError: bug in handler" in execution["error"]
     assert "gave up after 3 attempts" in execution["error"]
-    # The outcome is recorded first, then the message is dead-lettered: wait for the second.
-    for _ in range(100):
-        if await system.bus.dead_letters("crasher"):
-            break
-        await asyncio.sleep(0.02)
-    assert len(await system.bus.dead_letters("crasher")) == 1
+    assert len(await dead_letters(system.bus, "crasher")) == 1
 
 
 async def test_lost_race_reruns_the_handler(make_system):

@@ -27,6 +27,7 @@ from pipelinejobs.errors import InvalidInput, NonceRejected
 from pipelinejobs.gateway import GatewaySettings, create_app, issue_token
 from pipelinejobs.host.bootstrap import System
 from pipelinejobs.storage.local import LocalStorage
+from settling import dead_letters
 from stored_pipelines import add_pipeline as store_pipeline
 
 DOMAIN = "sd2e.org"
@@ -498,7 +499,7 @@ async def test_malformed_launch_is_refused_by_schema(make_system, tmp_path):
 
     assert execution["status"] == "ERROR"
     assert "parameters" in execution["error"]
-    assert len(await system.bus.dead_letters("agave-proxy")) == 1
+    assert len(await dead_letters(system.bus, "agave-proxy")) == 1
 
 
 async def test_refused_submission_fails_the_job_with_the_reason(make_system, tmp_path):

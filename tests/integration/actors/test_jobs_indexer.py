@@ -20,6 +20,7 @@ from pipelinejobs.domain.identifiers import UUIDType, file_uuid, typed_uuid
 from pipelinejobs.host.bootstrap import System
 from pipelinejobs.logs import ExecutionLog
 from pipelinejobs.storage.local import LocalStorage
+from settling import dead_letters
 
 pytestmark = pytest.mark.asyncio
 
@@ -243,7 +244,7 @@ async def assert_refused_and_nothing_written(
     assert execution["status"] == "ERROR"
     for reason in reasons:
         assert reason in execution["error"]
-    dead = await system.bus.dead_letters("jobs-indexer")
+    dead = await dead_letters(system.bus, "jobs-indexer")
     assert any(all(reason in letter.reason for reason in reasons) for letter in dead)
     job = await system.store.get_document("jobs", JOB)
     assert job is not None

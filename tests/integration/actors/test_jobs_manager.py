@@ -24,6 +24,7 @@ from pipelinejobs.domain.identifiers import UUIDType, pipeline_uuid, typed_uuid,
 from pipelinejobs.host.bootstrap import System
 from pipelinejobs.storage.local import LocalStorage
 from pipelinejobs.store.port import StoredDocument
+from settling import dead_letters
 from stored_pipelines import add_pipeline as store_pipeline
 
 WAIT_LIMIT = 30.0
@@ -170,7 +171,7 @@ def logged(execution: dict[str, Any], level: str, text: str) -> bool:
 async def refused(system: System, execution: dict[str, Any]) -> str:
     """The reason of a refused message, checked to be on the execution and the dead letter."""
     assert execution["status"] == "ERROR", execution["result"]
-    reasons = [dead.reason for dead in await system.bus.dead_letters(ALIAS)]
+    reasons = [dead.reason for dead in await dead_letters(system.bus, ALIAS)]
     assert execution["error"] in reasons
     return str(execution["error"])
 
@@ -338,7 +339,7 @@ async def test_forbidden_transition_is_refused_naming_state_and_allowed_events(
     assert "allowed events: finish, index, indexed, validate, retire, reset" in reason
     after = await job(system)
     assert (after.version, after.body) == (before.version, before.body)
-    [dead] = await system.bus.dead_letters(ALIAS)
+    [dead] = await dead_letters(system.bus, ALIAS)
     assert json.loads(dead.envelope.body)["name"] == "run"
 
 

@@ -16,6 +16,7 @@ from pipelinejobs.application.submission import submit
 from pipelinejobs.domain.identifiers import UUIDType, pipeline_uuid, uuid_type
 from pipelinejobs.host.bootstrap import System
 from pipelinejobs.store.port import StoredDocument
+from settling import dead_letters
 
 WAIT_LIMIT = 30.0
 """Seconds to wait for a redelivery before the test fails (a guard, not a timing check)."""
@@ -67,7 +68,7 @@ def logged(execution: dict[str, Any], level: str, text: str) -> bool:
 async def refused(system: System, execution: dict[str, Any]) -> str:
     """The reason of a refused message, checked to be on the execution and the dead letter."""
     assert execution["status"] == "ERROR", execution["result"]
-    reasons = [dead.reason for dead in await system.bus.dead_letters(ALIAS)]
+    reasons = [dead.reason for dead in await dead_letters(system.bus, ALIAS)]
     assert execution["error"] in reasons
     return str(execution["error"])
 
