@@ -49,7 +49,11 @@ class Settings(BaseSettings):
         "actor share its partitions; 0 leaves every partition with its first subscriber",
     )
     prefetch: int = Field(
-        default=16, ge=1, le=1000, description="deliveries sent ahead, per partition queue"
+        default=64,
+        ge=1,
+        le=1000,
+        description="deliveries sent ahead, per partition queue; also the most a consumer "
+        "applies in one batch (group commit)",
     )
 
     uuid_domain: str = "sd2e.org"
