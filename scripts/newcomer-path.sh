@@ -20,10 +20,12 @@ server=""
 
 say() { echo "newcomer-path: $*" >&2; }
 
-# Stop make and the `up` it started (one process group, like Ctrl+C in a terminal), and wait
-# until every process of the group is gone.
+# Stop make and the `up` it started with Ctrl+C's signal to their process group, as a terminal
+# does, and wait until every process of the group is gone. SIGINT, not SIGTERM: make forwards a
+# SIGTERM to its child, which then gets two stop signals, and a second one abandons the work in
+# flight (a Ctrl+C reaches each process once).
 stop_server() {
-  kill -TERM -- "-$server" 2>/dev/null || true
+  kill -INT -- "-$server" 2>/dev/null || true
   for _ in $(seq 300); do
     pgrep -g "$server" >/dev/null || break
     sleep 0.1
