@@ -406,9 +406,11 @@ class UnitsOfWork(Protocol):
         stale state). The caller made each decision on state read before, so it re-runs the
         unit's messages one at a time after any error.
 
-        On SQLite the unit is one transaction: all or nothing. On MongoDB each write is its
-        own commit point, in order, and the unit stops at the first that fails: the writes
-        before it are durable, and their messages are recognized as consumed when re-run.
+        On SQLite the unit is one transaction: all or nothing. On MongoDB the events and
+        no-change records are written in order, each event insert its own commit point, and
+        the unit stops at the first that does not apply: the ones before it are durable (their
+        messages are recognized as consumed when re-run), and the execution records are
+        written only when the whole unit applied.
         """
 
 
