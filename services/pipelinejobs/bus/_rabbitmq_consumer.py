@@ -53,6 +53,8 @@ class RabbitDelivery:
         attempt: int,
         publisher: ConfirmedPublisher,
         redelivered: bool,
+        *,
+        batched: bool = False,
     ) -> None:
         self._message = message
         self._redelivered = redelivered
@@ -61,6 +63,9 @@ class RabbitDelivery:
         self._publisher = publisher
         self._settlement = Settlement(envelope.message_id)
         self.retry_delay: float | None = None
+        self._batched = batched
+        self.ack_deferred = False
+        """Acked as one of a batch: the consumer sends one ack for the batch's run of them."""
 
     @property
     def envelope(self) -> Envelope:
@@ -84,6 +89,14 @@ class RabbitDelivery:
 
     async def ack(self) -> None:
         self._settlement.begin("ack")
+        if self._batched:
+            # Sent by the consumer after the batch handler, with those of the deliveries before
+            # it, as one ``multiple`` ack. An ack is never confirmed by the broker, so the
+            # effect is the same: if it is lost, the broker redelivers, and the consumed ids
+            # recognize the messages.
+            self.ack_deferred = True
+            self._settlement.done()
+            return
         try:
             await self._message.ack()
         except _SETTLE_ERRORS as exc:
@@ -221,7 +234,12 @@ class PartitionConsumer:
                 break  # dead-lettered by the single path, in its turn
             deliveries.append(
                 RabbitDelivery(
-                    message, envelope, attempt, self._publisher, bool(message.redelivered)
+                    message,
+                    envelope,
+                    attempt,
+                    self._publisher,
+                    bool(message.redelivered),
+                    batched=True,
                 )
             )
         done = 0
@@ -230,6 +248,8 @@ class PartitionConsumer:
                 await self._subscription.batch(deliveries)
             except Exception:
                 _log.exception("batch handler raised", actor=self.actor, queue=self.queue)
+            finally:
+                await self._ack_deferred(deliveries)
             while done < len(deliveries) and deliveries[done].settled:
                 done += 1
             if done:
@@ -244,6 +264,23 @@ class PartitionConsumer:
                 await self._process(message, retries=1, pause=retried.retry_delay)
             else:
                 await self._process(message)
+
+    async def _ack_deferred(self, deliveries: list[RabbitDelivery]) -> None:
+        """One ``multiple`` ack up to the last delivery of the batch acked as applied: every
+        delivery before it on this channel is settled (the handler settles in order, and a
+        dead-lettered one was acked already), so none is acked that should not be."""
+        acked = [delivery for delivery in deliveries if delivery.ack_deferred]
+        if not acked:
+            return
+        try:
+            await acked[-1].message.ack(multiple=True)
+        except _SETTLE_ERRORS as exc:
+            _log.info(
+                "acks of a batch not sent; the broker will redeliver its messages",
+                queue=self.queue,
+                messages=len(acked),
+                reason=repr(exc),
+            )
 
     def _should_step_aside(self) -> bool:
         membership = self._subscription.membership
