@@ -111,6 +111,8 @@ class _LimitedHttpToolsProtocol(HttpToolsProtocol):
         if self._receiving != BODY:
             self._head_bytes += len(data)  # headers not complete yet: this read counts
         super().data_received(data)
+        if self.transport.is_closing():
+            return  # refused by the parser (400), or the connection is going anyway
         if self._receiving == HEADERS and self._head_bytes > MAX_HEAD_BYTES:
             self._log.warning("request headers too large", limit=MAX_HEAD_BYTES)
             self._disarm()
