@@ -360,22 +360,42 @@ async def control_characters_in_a_message_id(arena: Arena) -> None:
     assert_problem(response, 422, "X-Message-Id", "printable")
 
 
-@attack()
-async def header_injection_in_a_raw_request(arena: Arena) -> None:
-    """A header value carrying a bare CR splits no header: the request is refused whole."""
+async def raw_answer(arena: Arena, head: str, body: str = "{}") -> bytes:
+    """What the gateway answers to a request written byte for byte by the attacker (as
+    ``head``, a message's request line and headers after ``Authorization``, then ``body``)."""
     host, port = arena.served.base_url.removeprefix("http://").split(":")
     reader, writer = await asyncio.open_connection(host, int(port))
     token = arena.served.token(ATTACKER)
     writer.write(
         f"POST /actors/v2/{JOBS}/messages HTTP/1.1\r\nHost: x\r\n"
-        f"Authorization: Bearer {token}\r\nX-Message-Id: a\rX-Injected: 1\r\n"
-        "Content-Length: 2\r\n\r\n{}".encode()
+        f"Authorization: Bearer {token}\r\n{head}\r\n{body}".encode()
     )
     await writer.drain()
     answer = await asyncio.wait_for(reader.read(), 10)
     writer.close()
     arena.answers.append(answer.decode(errors="replace"))
+    return answer
+
+
+@attack()
+async def header_injection_in_a_raw_request(arena: Arena) -> None:
+    """A header value carrying a bare CR splits no header: the request is refused whole."""
+    answer = await raw_answer(arena, "X-Message-Id: a\rX-Injected: 1\r\nContent-Length: 2\r\n")
     assert answer.startswith(b"HTTP/1.1 400"), answer[:200]
+
+
+@attack()
+async def request_smuggling_with_ambiguous_lengths(arena: Arena) -> None:
+    """A body whose length two headers state differently could hide a second request from one
+    reader and not another: the request is refused whole."""
+    smuggled = f"POST /actors/v2/{JOBS}/messages HTTP/1.1\r\nHost: x\r\n\r\n"
+    for head, body in (
+        ("Content-Length: 2\r\nContent-Length: 40\r\n", "{}" + smuggled),
+        ("Content-Length: 5\r\nTransfer-Encoding: chunked\r\n", "0\r\n\r\n" + smuggled),
+    ):
+        answer = await raw_answer(arena, head, body)
+        assert answer.startswith(b"HTTP/1.1 400"), answer[:200]
+        assert answer.count(b"HTTP/1.1") == 1, answer[:400]
 
 
 @attack()
@@ -552,6 +572,7 @@ async def test_catalogue_covers_every_class_of_issue_13() -> None:
         "backtracking",
         "escaping",
         "header_injection",
+        "smuggling",
         "log_injection",
     ):
         assert needle in names, needle

@@ -101,6 +101,20 @@ async def test_an_idle_connection_is_closed_at_the_header_deadline(
     assert status == 408
 
 
+async def test_headers_beyond_the_size_limit_are_refused_with_400(
+    make_system: Any, serve_gateway: ServeGateway
+) -> None:
+    served, host, port = await limited(make_system, serve_gateway, header_timeout=5)
+    line = b"X-Padding: " + b"p" * 1000 + b"\r\n"
+    status, _, body = await exchange(
+        host, port, b"GET /healthz HTTP/1.1\r\nHost: x\r\n", [line] * 40, every=0.02
+    )
+
+    assert status == 400
+    assert b"Invalid HTTP request" in body
+    assert (await served.client.get("/healthz")).status_code == 200
+
+
 async def test_slow_body_is_cut_off_with_408_and_nothing_is_submitted(
     make_system: Any, serve_gateway: ServeGateway
 ) -> None:

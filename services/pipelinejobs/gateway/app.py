@@ -29,6 +29,7 @@ from pipelinejobs.gateway.actors import ActorDirectory
 from pipelinejobs.gateway.auth import Authenticator
 from pipelinejobs.gateway.config import GatewaySettings
 from pipelinejobs.gateway.problems import Problem, install_problem_handlers
+from pipelinejobs.gateway.routes_messages import MessageRoute
 from pipelinejobs.gateway.state import Gateway
 from pipelinejobs.gateway.tokens import TokenVerifier
 from pipelinejobs.host.bootstrap import System
@@ -90,6 +91,7 @@ def create_app(system: System, settings: GatewaySettings | None = None) -> FastA
         routes_catalog_load,
     ):
         app.include_router(module.router)
+    app.add_middleware(MessageRoute)  # inside the access log: webhooks are logged too
     app.add_middleware(AccessLog, requests=system.settings.access_log)
     _document_problems(app)
     return app

@@ -51,6 +51,11 @@ nonce_query = APIKeyQuery(
 nonce_header = APIKeyHeader(
     name="X-Nonce", auto_error=False, scheme_name="NonceHeader", description="As x-nonce"
 )
+ACTOR_SECURITY: list[dict[str, list[str]]] = [
+    {scheme.scheme_name: []} for scheme in (bearer_scheme, nonce_query, nonce_header)
+]
+"""The OpenAPI ``security`` of an actor's routes: a Bearer token or a nonce, either way."""
+ACTOR_DESCRIPTION = "actor alias (e.g. jobs-manager) or actor id"
 
 
 @dataclass(frozen=True)
@@ -132,8 +137,7 @@ class Authenticator:
 
 
 async def actor_alias(
-    request: Request,
-    actor: Annotated[str, Path(description="actor alias (e.g. jobs-manager) or actor id")],
+    request: Request, actor: Annotated[str, Path(description=ACTOR_DESCRIPTION)]
 ) -> str:
     """The alias named by the URL's ``{actor}``; 404 naming the known actors otherwise."""
     return gateway_of(request).directory.resolve(actor)
@@ -163,16 +167,23 @@ def actor_principal(level: Level) -> Callable[..., Awaitable[Principal]]:
         _nonce: Annotated[str | None, Security(nonce_query)],
         _nonce_header: Annotated[str | None, Security(nonce_header)],
     ) -> Principal:
-        authenticator = gateway_of(request).authenticator
-        authorization = request.headers.get("authorization")
-        if authorization is not None:
-            return await authenticator.bearer(authorization)
-        nonce = _nonce_of(request)
-        if nonce:
-            return await authenticator.nonce(nonce, alias, level)
-        raise Unauthorized(NO_CREDENTIALS + f", or the URL parameter {NONCE_PARAMETER}=<nonce>")
+        return await actor_caller(request, alias, level)
 
     return dependency
+
+
+async def actor_caller(request: Request, alias: str, level: Level) -> Principal:
+    """The caller of one of ``alias``'s routes: by Bearer token, or by a nonce for ``alias`` at
+    ``level`` or above (:func:`actor_principal` without FastAPI's dependency machinery, for the
+    message route, which every webhook takes)."""
+    authenticator = gateway_of(request).authenticator
+    authorization = request.headers.get("authorization")
+    if authorization is not None:
+        return await authenticator.bearer(authorization)
+    nonce = _nonce_of(request)
+    if nonce:
+        return await authenticator.nonce(nonce, alias, level)
+    raise Unauthorized(NO_CREDENTIALS + f", or the URL parameter {NONCE_PARAMETER}=<nonce>")
 
 
 def _nonce_of(request: Request) -> str | None:

@@ -5,17 +5,27 @@ request arrives: every byte resets its keep-alive timer, so a client that trickl
 (slowloris) or its body holds a connection, and a worker's share of sockets, for as long as it
 likes (issue 13). ASGI middleware cannot help with headers, since the application only runs
 once they are complete, so the deadlines live in the HTTP protocol itself, a subclass of
-uvicorn's h11 protocol:
+uvicorn's httptools protocol (llhttp, the C parser of Node.js: parsing in pure Python with h11
+cost a webhook about a tenth of its time in the gateway):
 
 - **headers**: from the first byte of a request (or the moment a connection opens) until its
-  headers are complete, at most ``header_timeout`` seconds;
+  headers are complete, at most ``header_timeout`` seconds, and at most
+  :data:`MAX_HEAD_BYTES` of request line and headers (more is answered 400 and the connection
+  closed, as h11 did: llhttp itself bounds neither);
 - **body**: from then until the body is complete, at most ``body_timeout`` seconds, however
   steadily it trickles in.
+
+Header values are read as h11 read them: control characters in a value reach the gateway, which
+refuses them where they matter with a reason (``X-Message-Id`` must be printable: 422), instead
+of llhttp's bare 400. That is llhttp's ``lenient_headers``; everything that frames a request
+stays strict (a bare CR or LF, a duplicate or malformed ``Content-Length``, ``Content-Length``
+beside ``Transfer-Encoding``, a bad header name: 400), so it opens no way to smuggle a request.
 
 A request that misses its deadline is answered ``408 Request Timeout`` (a problem document
 saying which part was late) when nothing was answered yet, and its connection is closed; the
 application reading it sees the client disconnect. The deadlines cover receiving a request
-only: a slow response, or time spent by the application, is never cut short.
+only: a slow response, or time spent by the application, is never cut short. A request that
+arrives whole in one read on a kept-alive connection arms no timer at all.
 
 Connections: at most ``max_connections`` are served at once; a request arriving on one more is
 answered ``503`` with ``Retry-After`` and that connection closed (the count is uvicorn's own
@@ -30,9 +40,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-import h11
 from uvicorn.config import Config
-from uvicorn.protocols.http.h11_impl import H11Protocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import ServerState
 
 from pipelinejobs.gateway.problems import PROBLEM_MEDIA_TYPE, PROBLEM_TYPE_BASE, RETRY_AFTER_SECONDS
@@ -40,6 +49,10 @@ from pipelinejobs.logs import process_logger
 
 HEADERS = "headers"
 BODY = "body"
+MAX_HEAD_BYTES = 16 * 1024
+"""The most a request line and its headers may take (h11's bound, which uvicorn used before)."""
+INVALID_REQUEST = "Invalid HTTP request received."
+"""uvicorn's answer (400, plain text) to what is not HTTP, kept for an oversized head."""
 
 
 @dataclass(frozen=True)
@@ -51,12 +64,12 @@ class ConnectionLimits:
     max_connections: int
 
 
-def limited_protocol(limits: ConnectionLimits) -> type[H11Protocol]:
-    """uvicorn's h11 protocol with ``limits`` (pass it as ``uvicorn.Config(http=...)``)."""
-    return type("LimitedH11Protocol", (_LimitedH11Protocol,), {"limits": limits})
+def limited_protocol(limits: ConnectionLimits) -> type[HttpToolsProtocol]:
+    """uvicorn's httptools protocol with ``limits`` (pass it as ``uvicorn.Config(http=...)``)."""
+    return type("LimitedHttpToolsProtocol", (_LimitedHttpToolsProtocol,), {"limits": limits})
 
 
-class _LimitedH11Protocol(H11Protocol):
+class _LimitedHttpToolsProtocol(HttpToolsProtocol):
     limits: ConnectionLimits
 
     def __init__(
@@ -67,10 +80,27 @@ class _LimitedH11Protocol(H11Protocol):
         _loop: asyncio.AbstractEventLoop | None = None,
     ) -> None:
         super().__init__(config, server_state, app_state, _loop)
+        self.parser.set_dangerous_leniencies(lenient_headers=True)
         self.app = self._admitted(self.app)
+        self._receiving: str | None = None
+        """The part of a request the parser is in (HEADERS, BODY), None between requests."""
+        self._head_bytes = 0
         self._phase: str | None = None
         self._deadline: asyncio.TimerHandle | None = None
         self._log = process_logger(component="gateway")
+
+    # -- what the parser has seen ----------------------------------------------------------
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._receiving = HEADERS
+
+    def on_headers_complete(self) -> None:
+        self._receiving, self._head_bytes = BODY, 0
+        super().on_headers_complete()
+
+    def on_message_complete(self) -> None:
+        self._receiving = None
+        super().on_message_complete()
 
     # -- deadlines -------------------------------------------------------------------------
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
@@ -78,28 +108,30 @@ class _LimitedH11Protocol(H11Protocol):
         self._arm(HEADERS)
 
     def data_received(self, data: bytes) -> None:
-        if self._phase is None and self.conn.their_state is h11.IDLE:
-            self._arm(HEADERS)  # the first bytes of the next request on a kept-alive connection
+        if self._receiving != BODY:
+            self._head_bytes += len(data)  # headers not complete yet: this read counts
         super().data_received(data)
+        if self.transport.is_closing():
+            return  # refused by the parser (400), or the connection is going anyway
+        if self._receiving == HEADERS and self._head_bytes > MAX_HEAD_BYTES:
+            self._log.warning("request headers too large", limit=MAX_HEAD_BYTES)
+            self._disarm()
+            self.send_400_response(INVALID_REQUEST)
+            return
         self._follow()
-
-    def on_response_complete(self) -> None:
-        super().on_response_complete()
-        self._follow()  # a pipelined request may have been parsed from what was buffered
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
         super().connection_lost(exc)
 
     def _follow(self) -> None:
-        """Move the deadline along with the request: body once the headers are in, none once
-        the whole request is."""
-        state = self.conn.their_state
-        if state is h11.SEND_BODY:
-            if self._phase != BODY:
-                self._arm(BODY)
-        elif state is not h11.IDLE:
+        """Move the deadline along with the request, once the parser has read what came: the
+        body's once the headers are in, none once the whole request is. A deadline already
+        running for the same part is kept, so trickling bytes never extend it."""
+        if self._receiving is None:
             self._disarm()
+        elif self._receiving != self._phase:
+            self._arm(self._receiving)
 
     def _arm(self, phase: str) -> None:
         self._disarm()

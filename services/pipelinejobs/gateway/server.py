@@ -2,7 +2,7 @@
 
 uvicorn's access log prints each request line with its query string, which carries tokens and
 nonces; the gateway's own access log (:mod:`pipelinejobs.gateway.access_log`) replaces it. The
-HTTP protocol is uvicorn's h11 one with read deadlines and a connection cap
+HTTP protocol is uvicorn's httptools one with read deadlines and a connection cap
 (:mod:`pipelinejobs.gateway.connection_limits`), set from :class:`GatewaySettings`.
 """
 

@@ -3,13 +3,20 @@
 PyJWT checks signatures and claims; we only choose the key from the token's declared algorithm,
 and each key is used with its own algorithm alone, so a token cannot make one key verify under
 another algorithm. ``alg: none`` and any algorithm not configured are refused.
+
+A client sends the same token with every request (a compute service's webhooks, a script's
+loop), and checking its HMAC and claims again each time was a tenth of a webhook's cost in the
+gateway. So an HS256 token, once verified, is remembered with the claims it carries until it
+expires: the key is the system's own and never changes while it runs, and a token that passed
+keeps passing until its ``exp`` (plus the leeway), so the answer is the same, refusal included.
+OIDC tokens (RS256) are verified every time: their keys may be rotated out at the provider.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,7 +31,12 @@ HS_ALGORITHM = "HS256"
 DEFAULT_TOKEN_TTL = 12 * 3600
 MAX_USER_LENGTH = 200
 ADMIN_ROLE = "admin"
+LEEWAY_SECONDS = 30
+"""How far past its ``exp`` a token is still accepted (clocks of issuers and gateway differ)."""
+REMEMBERED_TOKENS = 1024
+"""How many verified HS256 tokens are remembered (the oldest is forgotten first)."""
 _ISSUE_HINT = "get one with `pipelinejobs token issue --user NAME`"
+_EXPIRED = f"the Bearer token has expired; {_ISSUE_HINT}"
 
 
 class IdentityProviderUnavailable(TransientError):
@@ -37,6 +49,14 @@ class Claims:
 
     user: str
     roles: frozenset[str]
+
+
+@dataclass(frozen=True)
+class _Verified:
+    """A verified token's claims, and the time (epoch seconds) from which it is refused."""
+
+    claims: Claims
+    refused_from: float
 
 
 def issue_token(
@@ -85,9 +105,12 @@ class TokenVerifier:
         settings: GatewaySettings,
         *,
         jwks_client: jwt.PyJWKClient | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self._secret = secret
         self._settings = settings
+        self._clock = clock
+        self._verified: dict[str, _Verified] = {}
         if jwks_client is None and settings.oidc_jwks_url is not None:
             jwks_client = jwt.PyJWKClient(
                 settings.oidc_jwks_url,
@@ -99,13 +122,21 @@ class TokenVerifier:
 
     async def verify(self, token: str) -> Claims:
         """The token's claims; ``Unauthorized`` saying why when it is not acceptable."""
+        remembered = self._verified.get(token)
+        if remembered is not None:
+            if self._clock() < remembered.refused_from:
+                return remembered.claims
+            del self._verified[token]
+            raise Unauthorized(_EXPIRED)
         try:
             algorithm = jwt.get_unverified_header(token).get("alg")
         except jwt.PyJWTError:
             raise Unauthorized(f"the Bearer token is not a JWT; {_ISSUE_HINT}") from None
         if algorithm == HS_ALGORITHM:
-            claims = self._decode(token, self._secret, HS_ALGORITHM, ISSUER, None)
-            return self._claims(claims, "sub")
+            decoded = self._decode(token, self._secret, HS_ALGORITHM, ISSUER, None)
+            verified = self._claims(decoded, "sub")
+            self._remember(token, verified, decoded["exp"])
+            return verified
         if self._jwks is not None and algorithm in self._settings.oidc_algorithms:
             key = await self._signing_key(token)
             claims = self._decode(
@@ -121,6 +152,13 @@ class TokenVerifier:
             f"the Bearer token is signed with {algorithm!r:.20}; this gateway accepts "
             f"{', '.join(accepted)}"
         )
+
+    def _remember(self, token: str, claims: Claims, expiry: Any) -> None:
+        """Keep a verified HS256 token's claims until it expires (PyJWT refuses it once
+        ``int(exp) <= now - leeway``); the oldest one is forgotten when too many are kept."""
+        if len(self._verified) >= REMEMBERED_TOKENS:
+            del self._verified[next(iter(self._verified))]
+        self._verified[token] = _Verified(claims, int(expiry) + LEEWAY_SECONDS)
 
     async def _signing_key(self, token: str) -> Any:
         assert self._jwks is not None
@@ -148,10 +186,10 @@ class TokenVerifier:
                 issuer=issuer,
                 audience=audience,
                 options={"require": ["exp", "iss"], "verify_aud": audience is not None},
-                leeway=30,
+                leeway=LEEWAY_SECONDS,
             )
         except jwt.ExpiredSignatureError:
-            raise Unauthorized(f"the Bearer token has expired; {_ISSUE_HINT}") from None
+            raise Unauthorized(_EXPIRED) from None
         except jwt.InvalidIssuerError:
             raise Unauthorized(f"the Bearer token is not issued by {issuer!r}") from None
         except jwt.InvalidAudienceError:

@@ -50,6 +50,27 @@ async def test_openapi_and_docs_are_public(served: Served) -> None:
     assert "swagger" in docs.text.lower()
 
 
+async def test_openapi_documents_what_a_message_may_carry_and_who_may_send_it(
+    served: Served,
+) -> None:
+    spec = (await served.client.get("/openapi.json")).json()
+    operation = spec["paths"]["/actors/v2/{actor}/messages"]["post"]
+
+    parameters = {(item["in"], item["name"]): item for item in operation["parameters"]}
+    assert set(parameters) == {
+        ("path", "actor"),
+        ("query", "message"),
+        ("header", "x-message-type"),
+        ("header", "x-message-id"),
+    }
+    assert parameters["path", "actor"]["required"] is True
+    assert "JobEvent" in parameters["header", "x-message-type"]["description"]
+    schemes = {name for requirement in operation["security"] for name in requirement}
+    assert schemes == {"Bearer", "Nonce", "NonceHeader"}
+    assert schemes <= set(spec["components"]["securitySchemes"])
+    assert "application/x-protobuf" in operation["requestBody"]["content"]
+
+
 async def test_unknown_route_is_a_404_problem(served: Served) -> None:
     response = await served.client.get("/nothing/here", headers=served.bearer())
 

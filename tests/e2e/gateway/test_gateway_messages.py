@@ -204,6 +204,34 @@ async def test_a_message_the_bus_refuses_for_good_ends_error_instead_of_staying_
     assert "no-such-actor" in execution["error"]
 
 
+async def test_the_route_takes_only_post_other_methods_are_405(served: Served) -> None:
+    response = await served.client.get(MESSAGES, headers=served.bearer())
+
+    assert_problem(response, 405)
+
+
+class FaultyRecorder(Recorder):
+    """An actor whose check fails in a way nobody planned for."""
+
+    def check(self, message: Any) -> None:
+        raise RuntimeError("a defect in the check")
+
+
+async def test_a_defect_while_accepting_is_a_500_problem_and_nothing_is_recorded(
+    make_system: Any, serve_gateway: ServeGateway
+) -> None:
+    served = await serve_gateway(await make_system(actors=[FaultyRecorder()]))
+
+    response = await served.client.post(
+        MESSAGES, json={}, headers={**served.bearer(), "X-Message-Id": "defect"}
+    )
+
+    problem = assert_problem(response, 500, "failed unexpectedly")
+    assert "defect in the check" not in problem["detail"]
+    execution_id = execution_id_for(sender_message_id("user:alice", "defect"))
+    assert await served.system.store.get_execution(execution_id) is None
+
+
 async def test_no_credentials_is_401(served: Served) -> None:
     response = await served.client.post(MESSAGES, json={})
 

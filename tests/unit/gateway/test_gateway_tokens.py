@@ -11,7 +11,13 @@ import pytest
 from pipelinejobs.domain.senders import UNOWNED
 from pipelinejobs.errors import InvalidInput, Unauthorized
 from pipelinejobs.gateway import GatewaySettings, issue_token
-from pipelinejobs.gateway.tokens import ISSUER, TokenVerifier
+from pipelinejobs.gateway.tokens import (
+    ISSUER,
+    LEEWAY_SECONDS,
+    REMEMBERED_TOKENS,
+    Claims,
+    TokenVerifier,
+)
 
 SECRET = b"k" * 32
 
@@ -96,3 +102,32 @@ async def test_hs384_is_not_accepted() -> None:
 
     with pytest.raises(Unauthorized, match="HS384"):
         await verifier().verify(token)
+
+
+async def test_an_accepted_token_is_refused_once_it_expires() -> None:
+    now = time.time()
+    clock = [now]
+    checking = TokenVerifier(SECRET, GatewaySettings(), clock=lambda: clock[0])
+    token = issue_token(SECRET, "alice", roles=["ops"], ttl=60, now=now)
+
+    first = await checking.verify(token)
+    clock[0] = now + 60 + LEEWAY_SECONDS - 1
+    again = await checking.verify(token)
+    clock[0] = now + 60 + LEEWAY_SECONDS + 1
+
+    assert first == again == Claims(user="alice", roles=frozenset({"ops"}))
+    with pytest.raises(Unauthorized, match="has expired"):
+        await checking.verify(token)
+
+
+async def test_tokens_beyond_those_remembered_are_still_verified() -> None:
+    checking = verifier()
+    tokens = [issue_token(SECRET, f"user{n}", ttl=60) for n in range(REMEMBERED_TOKENS + 2)]
+
+    users = [(await checking.verify(token)).user for token in tokens]
+    first_again = await checking.verify(tokens[0])
+
+    assert users == [f"user{n}" for n in range(REMEMBERED_TOKENS + 2)]
+    assert first_again.user == "user0"
+    with pytest.raises(Unauthorized, match="signature"):
+        await checking.verify(tokens[0][:-2] + ("AA" if not tokens[0].endswith("AA") else "BB"))
