@@ -15,6 +15,7 @@ OIDC tokens (RS256) are verified every time: their keys may be rotated out at th
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -110,7 +111,8 @@ class TokenVerifier:
         self._secret = secret
         self._settings = settings
         self._clock = clock
-        self._verified: dict[str, _Verified] = {}
+        self._verified: dict[bytes, _Verified] = {}
+        """Verified tokens by the SHA-256 of their text: a lookup never compares a secret."""
         if jwks_client is None and settings.oidc_jwks_url is not None:
             jwks_client = jwt.PyJWKClient(
                 settings.oidc_jwks_url,
@@ -122,11 +124,12 @@ class TokenVerifier:
 
     async def verify(self, token: str) -> Claims:
         """The token's claims; ``Unauthorized`` saying why when it is not acceptable."""
-        remembered = self._verified.get(token)
+        digest = _digest(token)
+        remembered = self._verified.get(digest)
         if remembered is not None:
             if self._clock() < remembered.refused_from:
                 return remembered.claims
-            del self._verified[token]
+            del self._verified[digest]
             raise Unauthorized(_EXPIRED)
         try:
             algorithm = jwt.get_unverified_header(token).get("alg")
@@ -158,7 +161,7 @@ class TokenVerifier:
         ``int(exp) <= now - leeway``); the oldest one is forgotten when too many are kept."""
         if len(self._verified) >= REMEMBERED_TOKENS:
             del self._verified[next(iter(self._verified))]
-        self._verified[token] = _Verified(claims, int(expiry) + LEEWAY_SECONDS)
+        self._verified[_digest(token)] = _Verified(claims, int(expiry) + LEEWAY_SECONDS)
 
     async def _signing_key(self, token: str) -> Any:
         assert self._jwks is not None
@@ -221,3 +224,9 @@ def _roles(claims: Mapping[str, Any]) -> frozenset[str]:
     if not isinstance(roles, list):
         return frozenset()
     return frozenset(role for role in roles if isinstance(role, str))
+
+
+def _digest(token: str) -> bytes:
+    """What remembers a token: its SHA-256, so that finding it in the cache compares digests
+    (which tell an attacker nothing about a token's bytes), never the token itself."""
+    return hashlib.sha256(token.encode()).digest()

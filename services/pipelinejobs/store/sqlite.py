@@ -773,8 +773,12 @@ class SQLiteStore(Store):
                 with suppress(Exception):
                     failed = _translate(error)
                 outcomes = [(False, failed)] * len(group)
-            for write, (ok, value) in zip(group, outcomes, strict=True):
-                write.future.get_loop().call_soon_threadsafe(_settle, write.future, ok, value)
+            # One wake-up of the event loop for the whole group, not one per write.
+            settled = [
+                (write.future, ok, value)
+                for write, (ok, value) in zip(group, outcomes, strict=True)
+            ]
+            group[0].future.get_loop().call_soon_threadsafe(_settle_all, settled)
 
 
 @dataclass
@@ -812,6 +816,11 @@ def _in_savepoint(db: sqlite3.Connection, write: _Write) -> tuple[bool, Any]:
         return False, error
     db.execute("RELEASE write")
     return True, result
+
+
+def _settle_all(settled: Sequence[tuple[asyncio.Future[Any], bool, Any]]) -> None:
+    for future, ok, value in settled:
+        _settle(future, ok, value)
 
 
 def _settle(future: asyncio.Future[Any], ok: bool, value: Any) -> None:
