@@ -193,8 +193,8 @@ def long_lived_heap() -> Iterator[None]:
     Those ~100,000 objects live as long as the process, yet every full collection walked them:
     30-40 ms during which no request was answered (nor delivery applied), twice in 4,000
     webhooks, which is a busy gateway's p99. Frozen, a full collection of what requests leave
-    behind takes about 5 ms. They are handed back to the collector at the end (a test or ``demo`` process starts
-    several systems)."""
+    behind takes about 5 ms. They are handed back to the collector at the end (a test or
+    ``demo`` process starts several systems)."""
     gc.collect()
     gc.freeze()
     try:
