@@ -118,11 +118,13 @@ class SQLiteStore(Store):
             check_same_thread=False,
         )
         try:
-            db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=FULL")
             db.execute(f"PRAGMA busy_timeout={_milliseconds(self.busy_timeout)}")
-            upgrade(db)
-            db.execute("PRAGMA busy_timeout=0")  # from now on the store waits itself (_polled)
+            db.execute("PRAGMA journal_mode=WAL")
+            # From now on the store waits for the write lock itself (_polled): against another
+            # process that commits often, SQLite's sleeping busy handler starved the upgrade.
+            db.execute("PRAGMA busy_timeout=0")
+            self._polled(time.monotonic(), partial(upgrade, db))
         except BaseException:
             db.close()
             raise
