@@ -191,7 +191,7 @@ def long_lived_heap() -> Iterator[None]:
     application) kept out of the garbage collector's full collections until it ends.
 
     Those ~100,000 objects live as long as the process, yet every full collection walked them:
-    30-40 ms during which no request was answered (nor delivery applied), twice in 4,000
+    30-40 ms during which no request was answered, twice in 4,000
     webhooks, which is a busy gateway's p99. Frozen, a full collection of what requests leave
     behind takes about 5 ms. They are handed back to the collector at the end (a test or
     ``demo`` process starts several systems)."""
@@ -244,8 +244,7 @@ async def consume(settings: Settings, aliases: list[str]) -> None:
         async with serving_health(system, aliases, health_socket(settings)):
             await system.start(aliases=aliases)
             try:
-                with long_lived_heap():
-                    await stop.wait()
+                await stop.wait()
             finally:
                 await system.close()
 
