@@ -698,10 +698,12 @@ class SQLiteStore(Store):
         if reader is None:  # not started, or ":memory:" (a second connection is another db)
             return await self._read(function, *args)
         try:
-            return _translated_call(function, reader, *args)
-        except StoreUnavailable as error:
-            if not isinstance(error.__cause__, sqlite3.OperationalError):
-                raise
+            return function(reader, *args)
+        except sqlite3.OperationalError as error:
+            if not _busy(error):
+                raise _translate(error) from error
+        except sqlite3.Error as error:
+            raise _translate(error) from error
         if reader.in_transaction:
             reader.execute("ROLLBACK")
         return await self._read(function, *args)
@@ -745,8 +747,8 @@ class SQLiteStore(Store):
                     raise
             if time.monotonic() - queued >= self.busy_timeout:
                 raise StoreUnavailable(
-                    f"{self!r} is locked: no write went through within {self.busy_timeout:g} s "
-                    "(another process holds the database file); try again later"
+                    f"{self!r} is locked: another process held the database file for "
+                    f"{self.busy_timeout:g} s; try again later"
                 )
             time.sleep(LOCK_POLL)
 
